@@ -1,0 +1,239 @@
+"""`examhall …`: serve, demo, simulate, banks, forms and the audit verifier."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from aiohttp import web
+
+from engine.exceptions import BankError, ExamhallError, JournalError
+from engine.resources import bundled_banks_dir
+
+DEFAULT_PORT = 8470
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "run"):
+        parser.print_help()
+        return 2
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    try:
+        return int(args.run(args) or 0)
+    except BankError as error:
+        print(f"examhall: {error}", file=sys.stderr)
+        return 1
+    except ExamhallError as error:
+        print(f"examhall: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="examhall", description=__doc__)
+    commands = parser.add_subparsers(title="commands")
+
+    for name, helptext, demo in (
+        ("serve", "run the server on a data directory", False),
+        ("demo", "run the server with the demo exams kz-demo and ua-demo", True),
+    ):
+        command = commands.add_parser(name, help=helptext)
+        command.add_argument("--host", default="127.0.0.1")
+        command.add_argument("--port", type=int, default=DEFAULT_PORT)
+        command.add_argument("--data", type=Path, default=Path("examhall-data"),
+                             help="data directory (created if missing)")
+        command.add_argument("--banks", type=Path, default=bundled_banks_dir(),
+                             help="folder of banks (default: the demo banks)")
+        command.add_argument("--exams", type=Path, default=None,
+                             help="folder of exam files (default: BANKS/exams)")
+        command.set_defaults(run=_serve, demo=demo)
+
+    simulate = commands.add_parser("simulate", help="run simulated candidates through an exam")
+    simulate.add_argument("--url", default=f"http://127.0.0.1:{DEFAULT_PORT}")
+    simulate.add_argument("--exam", required=True)
+    simulate.add_argument("--candidates", type=int, default=100)
+    simulate.add_argument("--think-ms", type=float, default=0.0,
+                          help="mean pause before each answer")
+    simulate.add_argument("--concurrency", type=int, default=1000)
+    simulate.add_argument("--roster", type=Path, default=None,
+                          help="CSV of candidate,code (default: the demo server's roster)")
+    simulate.add_argument("--seed", type=int, default=0)
+    simulate.add_argument("--json", action="store_true", help="print the summary as JSON")
+    simulate.set_defaults(run=_simulate)
+
+    bank = commands.add_parser("bank", help="check and make banks").add_subparsers(title="bank")
+    validate = bank.add_parser("validate", help="check a bank folder; exit 1 listing problems")
+    validate.add_argument("path", type=Path)
+    validate.set_defaults(run=_bank_validate)
+    synth = bank.add_parser("synth", help="write a large synthetic bank for load tests")
+    synth.add_argument("--out", type=Path, required=True)
+    synth.add_argument("--id", default="synthetic")
+    synth.add_argument("--items", type=int, default=10_000)
+    synth.add_argument("--languages", default="kk,ru")
+    synth.add_argument("--dimension", default="act")
+    synth.add_argument("--values", default="a,b,c,d,e")
+    synth.add_argument("--seed", type=int, default=0)
+    synth.set_defaults(run=_bank_synth)
+
+    form = commands.add_parser("form", help="forms").add_subparsers(title="form")
+    show = form.add_parser("show", help="regenerate a candidate's form with its key (auditors)")
+    show.add_argument("--data", type=Path, required=True)
+    show.add_argument("--exam", required=True)
+    show.add_argument("--candidate", required=True)
+    show.add_argument("--part", default=None)
+    show.add_argument("--language", default=None)
+    show.add_argument("--banks", type=Path, default=bundled_banks_dir())
+    show.add_argument("--exams", type=Path, default=None)
+    show.add_argument("--json", action="store_true")
+    show.set_defaults(run=_form_show)
+
+    audit = commands.add_parser("audit", help="the event log").add_subparsers(title="audit")
+    verify = audit.add_parser("verify", help="prove the event log is intact; exit 1 naming the "
+                                             "first changed, removed or reordered event")
+    verify.add_argument("--data", type=Path, required=True)
+    verify.set_defaults(run=_audit_verify)
+    return parser
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from engine.server.app import create_app
+    from engine.server.config import ServerConfig
+
+    config = ServerConfig(
+        data_dir=args.data.resolve(),
+        banks_dir=args.banks,
+        exams_dir=args.exams or args.banks / "exams",
+        demo=args.demo,
+    )
+    if args.demo:
+        print(
+            f"examhall demo on http://{args.host}:{args.port}/  (data in {config.data_dir})\n"
+            f"  access codes: {config.data_dir / 'access-codes'}\n"
+            f"  simulate:     examhall simulate --url http://{args.host}:{args.port} "
+            f"--exam kz-demo --candidates 1000 --json",
+            flush=True,
+        )
+    web.run_app(create_app(config), host=args.host, port=args.port, print=None,
+                handle_signals=True, shutdown_timeout=5)
+    return 0
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from engine.simulate import read_roster, simulate
+
+    roster = read_roster(args.roster) if args.roster else None
+    summary = asyncio.run(
+        simulate(args.url, args.exam, args.candidates, roster=roster,
+                 think_s=args.think_ms / 1000, concurrency=args.concurrency, seed=args.seed)
+    )
+    if args.json:
+        print(summary.to_json())
+    else:
+        print(f"{summary.completed}/{summary.sittings} sittings completed, "
+              f"{summary.answers_acked}/{summary.answers_sent} answers acknowledged, "
+              f"{summary.answers_lost} lost, {summary.errors} errors in {summary.seconds} s")
+    return 0 if summary.errors == 0 and summary.answers_lost == 0 else 1
+
+
+def _bank_validate(args: argparse.Namespace) -> int:
+    from engine.banks import validate_bank
+
+    problems = validate_bank(args.path)
+    for problem in problems:
+        print(problem)
+    if problems:
+        print(f"{len(problems)} problem(s) in {args.path}", file=sys.stderr)
+        return 1
+    from engine.banks import load_bank
+
+    bank = load_bank(args.path)
+    print(f"{bank.id} {bank.version}: {len(bank.items)} items in {', '.join(bank.languages)}; ok")
+    return 0
+
+
+def _bank_synth(args: argparse.Namespace) -> int:
+    from engine.banks import write_synthetic_bank
+
+    path = write_synthetic_bank(
+        args.out, bank_id=args.id, item_count=args.items,
+        languages=args.languages.split(","), dimension=args.dimension,
+        values=args.values.split(","), seed=args.seed,
+    )
+    print(f"wrote {args.items} items to {path}")
+    return 0
+
+
+def _form_show(args: argparse.Namespace) -> int:
+    import json
+
+    from engine.banks import load_banks
+    from engine.exams import load_exams
+    from engine.forms import assemble_form, shown_key
+    from engine.store.sqlite import SQLiteStore, read_exam_secret
+
+    secret = read_exam_secret(args.data / SQLiteStore.FILE_NAME, args.exam)
+    banks = load_banks(args.banks)
+    setups = load_exams(args.exams or args.banks / "exams", banks)
+    if args.exam not in setups:
+        print(f"examhall: no exam {args.exam!r}", file=sys.stderr)
+        return 2
+    exam = setups[args.exam].exam
+    parts = [exam.part(args.part)] if args.part else list(exam.parts)
+    language = args.language or exam.languages[0]
+    out = []
+    for part in parts:
+        bank = banks[part.bank_id]
+        form = assemble_form(secret, exam, part, bank, args.candidate)
+        rows = []
+        for number, form_item in enumerate(form.items, start=1):
+            item = bank.by_id[form_item.item_id]
+            text = item.texts[language]
+            key = shown_key(form_item, item)
+            rows.append({
+                "n": number, "item": item.id, "tags": dict(item.tags), "stem": text.stem,
+                "options": [text.options[i] for i in form_item.option_order], "key": key,
+            })
+        out.append({"exam": exam.id, "part": part.id, "candidate": args.candidate,
+                    "bank": f"{bank.id} {bank.version}", "items": rows})
+    if args.json:
+        print(json.dumps(out, ensure_ascii=False, indent=2))
+        return 0
+    for part_form in out:
+        print(f"# {part_form['exam']} / {part_form['part']} / {part_form['candidate']} "
+              f"({part_form['bank']})")
+        for row in part_form["items"]:
+            letters = "ABCDEFGH"
+            print(f"{row['n']:3}. [{row['item']}] {row['stem']}")
+            for index, option in enumerate(row["options"]):
+                mark = "*" if index == row["key"] else " "
+                print(f"      {mark} {letters[index]}) {option}")
+    return 0
+
+
+def _audit_verify(args: argparse.Namespace) -> int:
+    from engine import journal
+    from engine.store.sqlite import SQLiteStore, read_journal
+
+    database = args.data / SQLiteStore.FILE_NAME
+    if not database.exists():
+        print(f"examhall: no database at {database}", file=sys.stderr)
+        return 2
+    try:
+        report = journal.verify(read_journal(database), journal.read_head(args.data))
+    except JournalError as error:
+        print(f"TAMPERED: {error}", file=sys.stderr)
+        return 1
+    print(f"intact: {report.events} events over {report.sittings} sittings; "
+          f"head {report.head.seq} {report.head.chain.hex()}; merkle root {report.root.hex()}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

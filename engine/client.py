@@ -1,0 +1,297 @@
+"""A Python candidate client on the `websockets` library: for simulation, benchmarks and tests.
+
+It speaks docs/protocol.md: sign in over HTTP, hello on the socket, then start, answer, submit.
+Every answer keeps its sequence number until acknowledged, so after a dropped connection `resume`
+sends the unacknowledged ones again under the same numbers and the server takes each exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import websockets
+from websockets.asyncio.client import ClientConnection, connect
+
+from engine import wire
+from engine.exceptions import ExamhallError, RequestError
+
+
+class ClientError(ExamhallError):
+    """The server refused something; `code` is its error code, `close_code` the socket's."""
+
+    def __init__(self, code: str, message: str, close_code: int | None = None) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+        self.close_code = close_code
+
+
+def sign_in_sync(base_url: str, code: str, timeout_s: float = 30.0) -> dict[str, Any]:
+    """POST /api/v1/signin; returns the JSON body (token, candidate, exam)."""
+    request = urllib.request.Request(
+        f"{base_url.rstrip('/')}/api/v1/signin",
+        data=json.dumps({"code": code}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout_s) as response:
+            return dict(json.load(response))
+    except urllib.error.HTTPError as error:
+        body = json.load(error)
+        raise ClientError(body.get("error", "http"), body.get("message", str(error))) from None
+
+
+async def sign_in(base_url: str, code: str) -> dict[str, Any]:
+    return await asyncio.to_thread(sign_in_sync, base_url, code)
+
+
+def ws_url(base_url: str) -> str:
+    return base_url.replace("http://", "ws://").replace("https://", "wss://").rstrip("/") + (
+        "/ws/candidate"
+    )
+
+
+@dataclass
+class SittingView:
+    """What the client knows of its sitting: the latest welcome, form, clock and result."""
+
+    welcome: wire.Welcome | None = None
+    form: wire.FormOut | None = None
+    clock: wire.Clock | None = None
+    clock_received_at: float = 0.0
+    closed: wire.Closed | None = None
+    warnings: list[wire.TimeWarning] = field(default_factory=list)
+    notices: list[wire.Notice] = field(default_factory=list)
+    errors: list[wire.Error] = field(default_factory=list)
+
+    def remaining_s(self, now: float | None = None) -> float | None:
+        """Remaining time as this client shows it: the last clock counted down locally."""
+        if self.clock is None:
+            return None
+        if self.clock.state != "running":
+            return self.clock.remaining_ms / 1000
+        elapsed = (now if now is not None else time.monotonic()) - self.clock_received_at
+        return max(0.0, self.clock.remaining_ms / 1000 - elapsed)
+
+
+class CandidateClient:
+    """One candidate's connection to one part."""
+
+    def __init__(self, base_url: str, token: str, part: str, *, open_timeout_s: float = 30) -> None:
+        self.base_url = base_url
+        self.token = token
+        self.part = part
+        self.open_timeout_s = open_timeout_s
+        self.view = SittingView()
+        self.next_seq = 1
+        self.unacked: dict[int, wire.Answer] = {}
+        self.acked: dict[int, wire.Answer] = {}
+        self._ws: ClientConnection | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._ack_waiters: dict[int, asyncio.Future[wire.Ack]] = {}
+        self._pong_waiters: dict[int, asyncio.Future[wire.Pong]] = {}
+        self._ping_ids = itertools.count(1)
+        self._events: asyncio.Queue[wire.Message] = asyncio.Queue()
+        self.close_code: int | None = None
+        self.on_message: Callable[[wire.Message], None] | None = None
+
+    # -- connection --------------------------------------------------------------------------
+
+    async def connect(self) -> wire.Welcome:
+        """Open the socket and say hello; resends unacknowledged answers on a resume."""
+        self._ws = await connect(
+            ws_url(self.base_url), open_timeout=self.open_timeout_s, compression=None,
+            max_size=8 * 1024 * 1024,
+        )
+        self.close_code = None
+        await self._send(wire.Hello(wire.PROTOCOL_VERSION, self.token, self.part, "examhall.client"))
+        first = wire.parse(await self._ws.recv())
+        if isinstance(first, wire.Error):
+            await self._wait_closed()
+            raise ClientError(first.code, first.message, first.close_code)
+        if isinstance(first, wire.Closed):
+            self.view.closed = first
+            await self._wait_closed()
+            raise ClientError("sitting_closed", first.reason, self.close_code)
+        assert isinstance(first, wire.Welcome), first
+        self.view.welcome = first
+        self.next_seq = max(self.next_seq, first.next_seq)
+        self._reader = asyncio.create_task(self._read())
+        self._settle_durable(first)
+        loop = asyncio.get_running_loop()
+        for seq in sorted(self.unacked):
+            self._ack_waiters.setdefault(seq, loop.create_future())
+            await self._send(self.unacked[seq])
+        return first
+
+    def _settle_durable(self, welcome: wire.Welcome) -> None:
+        """Answers below next_seq are on the server: acknowledge them locally."""
+        for seq in [s for s in self.unacked if s < welcome.next_seq]:
+            self.acked[seq] = self.unacked.pop(seq)
+            waiter = self._ack_waiters.pop(seq, None)
+            if waiter is not None and not waiter.done():
+                waiter.set_result(wire.Ack(seq, self.acked[seq].item))
+
+    async def resume(self) -> wire.Welcome:
+        await self.drop()
+        return await self.connect()
+
+    async def drop(self) -> None:
+        """Close the socket without a goodbye, as a lost connection would."""
+        if self._ws is not None:
+            await self._ws.close()
+            await self._wait_closed()
+
+    async def _wait_closed(self) -> None:
+        if self._reader is not None:
+            await asyncio.gather(self._reader, return_exceptions=True)
+            self._reader = None
+        if self._ws is not None:
+            await self._ws.wait_closed()
+            self.close_code = self._ws.close_code
+
+    async def _send(self, msg: wire.Message) -> None:
+        if self._ws is None:
+            raise ClientError("not_connected", "connect first")
+        await self._ws.send(wire.serialize(msg))
+
+    async def send_raw(self, frame: bytes | str) -> None:
+        """For tests of bad input: send exactly these bytes."""
+        assert self._ws is not None
+        await self._ws.send(frame)
+
+    async def _read(self) -> None:
+        assert self._ws is not None
+        try:
+            async for frame in self._ws:
+                if isinstance(frame, str):
+                    continue
+                self._dispatch(wire.parse(frame))
+        except websockets.ConnectionClosed:
+            pass
+        finally:
+            self.close_code = self._ws.close_code
+            failure = ClientError("disconnected", "the connection closed", self.close_code)
+            for waiters in (self._ack_waiters, self._pong_waiters):
+                for waiter in waiters.values():
+                    if not waiter.done():
+                        waiter.set_exception(failure)
+                waiters.clear()
+
+    def _dispatch(self, msg: wire.Message) -> None:
+        view = self.view
+        if isinstance(msg, wire.Ack):
+            sent = self.unacked.pop(msg.seq, None)
+            if sent is not None:
+                self.acked[msg.seq] = sent
+            waiter = self._ack_waiters.pop(msg.seq, None)
+            if waiter is not None and not waiter.done():
+                waiter.set_result(msg)
+        elif isinstance(msg, wire.Pong):
+            pong_waiter = self._pong_waiters.pop(msg.id, None)
+            if pong_waiter is not None and not pong_waiter.done():
+                pong_waiter.set_result(msg)
+        elif isinstance(msg, wire.Error):
+            view.errors.append(msg)
+            if msg.seq is not None:
+                self.unacked.pop(msg.seq, None)
+                waiter = self._ack_waiters.pop(msg.seq, None)
+                if waiter is not None and not waiter.done():
+                    waiter.set_exception(ClientError(msg.code, msg.message, msg.close_code))
+        elif isinstance(msg, wire.FormOut):
+            view.form = msg
+        elif isinstance(msg, wire.Clock):
+            view.clock, view.clock_received_at = msg, time.monotonic()
+        elif isinstance(msg, wire.TimeWarning):
+            view.warnings.append(msg)
+        elif isinstance(msg, wire.Notice):
+            view.notices.append(msg)
+        elif isinstance(msg, wire.Closed):
+            view.closed = msg
+        if self.on_message is not None:
+            self.on_message(msg)
+        self._events.put_nowait(msg)
+
+    async def next_message(self, kind: type[wire.Message], timeout_s: float = 10) -> wire.Message:
+        """Wait for the next message of this type (earlier ones of other types are skipped)."""
+        async with asyncio.timeout(timeout_s):
+            while True:
+                msg = await self._events.get()
+                if isinstance(msg, kind):
+                    return msg
+
+    # -- the candidate's moves ---------------------------------------------------------------
+
+    async def start(self, language: str) -> wire.FormOut:
+        await self._send(wire.Start(language))
+        form = await self.next_message(wire.FormOut)
+        assert isinstance(form, wire.FormOut)
+        return form
+
+    async def answer(
+        self, item: str, choice: int | None, *, flagged: bool = False, wait: bool = True
+    ) -> wire.Ack | None:
+        """Send an answer under the next sequence number; with `wait`, until it is durable."""
+        msg = wire.Answer(self.next_seq, item, choice, flagged, time.time())
+        self.next_seq += 1
+        self.unacked[msg.seq] = msg
+        waiter: asyncio.Future[wire.Ack] = asyncio.get_running_loop().create_future()
+        self._ack_waiters[msg.seq] = waiter
+        await self._send(msg)
+        if not wait:
+            return None
+        return await waiter
+
+    async def wait_acked(self, timeout_s: float = 30) -> None:
+        """Until every sent answer is acknowledged."""
+        pending = [w for w in self._ack_waiters.values() if not w.done()]
+        if pending:
+            await asyncio.wait_for(asyncio.gather(*pending), timeout_s)
+
+    async def ping(self) -> wire.Pong:
+        ping_id = next(self._ping_ids)
+        waiter: asyncio.Future[wire.Pong] = asyncio.get_running_loop().create_future()
+        self._pong_waiters[ping_id] = waiter
+        await self._send(wire.Ping(ping_id, time.time()))
+        return await waiter
+
+    async def submit(self, timeout_s: float = 30) -> wire.Closed:
+        await self._send(wire.Submit())
+        closed = await self.next_message(wire.Closed, timeout_s)
+        assert isinstance(closed, wire.Closed)
+        await self._wait_closed()
+        return closed
+
+    async def wait_closed(self, timeout_s: float = 30) -> wire.Closed:
+        """Until the server closes the sitting (expiry, termination)."""
+        if self.view.closed is None:
+            await self.next_message(wire.Closed, timeout_s)
+        await self._wait_closed()
+        assert self.view.closed is not None
+        return self.view.closed
+
+    async def wait_disconnected(self, timeout_s: float = 10) -> None:
+        """Until the server closes the socket, for whatever reason."""
+        async with asyncio.timeout(timeout_s):
+            await self._wait_closed()
+
+    async def close(self) -> None:
+        if self._ws is not None:
+            await self._ws.close()
+        await self._wait_closed()
+
+
+def fatal_error(client: CandidateClient) -> RequestError | None:
+    """The last fatal error the server sent, as an exception, if any."""
+    for error in reversed(client.view.errors):
+        if error.fatal:
+            return RequestError(error.message, code=error.code)
+    return None

@@ -1,0 +1,1 @@
+"""The aiohttp I/O shell around the sans-I/O core."""

@@ -1,0 +1,76 @@
+"""Access codes and signed, expiring tokens.
+
+An access code is handed to one candidate for one exam and works once: redeeming it returns a
+token (HS256 JWT signed with the data directory's secret) that the candidate's client keeps for
+reconnects. Codes are stored only as hashes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+
+import jwt
+
+from engine.exceptions import AuthError
+
+CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+"""No 0/O or 1/I: codes are read aloud and typed from paper."""
+CODE_LENGTH = 10
+
+
+def new_access_code() -> str:
+    raw = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+    return f"{raw[:5]}-{raw[5:]}"
+
+
+def normalize_code(code: str) -> str:
+    return "".join(ch for ch in code.upper() if ch.isalnum())
+
+
+def hash_code(code: str) -> str:
+    return hashlib.sha256(normalize_code(code).encode("ascii", "replace")).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Claims:
+    """Who a token speaks for."""
+
+    subject: str
+    exam_id: str
+    role: str
+    expires_at: float
+
+
+class TokenIssuer:
+    ALGORITHM = "HS256"
+
+    def __init__(self, secret: bytes, ttl_s: float) -> None:
+        self._secret = secret
+        self.ttl_s = ttl_s
+
+    def issue(self, *, subject: str, exam_id: str, role: str, now: float) -> tuple[str, float]:
+        expires_at = now + self.ttl_s
+        token = jwt.encode(
+            {"sub": subject, "exam": exam_id, "role": role, "iat": int(now), "exp": int(expires_at)},
+            self._secret,
+            algorithm=self.ALGORITHM,
+        )
+        return token, expires_at
+
+    def verify(self, token: str, *, role: str) -> Claims:
+        try:
+            claims = jwt.decode(
+                token,
+                self._secret,
+                algorithms=[self.ALGORITHM],
+                options={"require": ["sub", "exam", "role", "exp"]},
+            )
+        except jwt.ExpiredSignatureError:
+            raise AuthError("the token has expired; sign in again", code="token_expired") from None
+        except jwt.InvalidTokenError as error:
+            raise AuthError(f"the token is not valid: {error}", code="bad_token") from None
+        if claims.get("role") != role:
+            raise AuthError(f"this token is not a {role}'s token", code="wrong_role")
+        return Claims(str(claims["sub"]), str(claims["exam"]), role, float(claims["exp"]))

@@ -1,0 +1,23 @@
+"""The server's settings, with the embedded defaults."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from engine.resources import bundled_banks_dir
+from engine.wire import MAX_FRAME_BYTES
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    data_dir: Path
+    banks_dir: Path = bundled_banks_dir()
+    exams_dir: Path = bundled_banks_dir() / "exams"
+    demo: bool = False
+    """Expose the demo roster (unused access codes) to anyone: never in production."""
+    token_ttl_s: float = 12 * 3600
+    hello_timeout_s: float = 10.0
+    tick_interval_s: float = 15.0
+    max_frame_bytes: int = MAX_FRAME_BYTES
+    heartbeat_s: float = 20.0

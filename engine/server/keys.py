@@ -1,0 +1,16 @@
+"""Every typed key of the aiohttp application, in one place."""
+
+from __future__ import annotations
+
+import weakref
+
+from aiohttp import web
+
+from engine.server.config import ServerConfig
+from engine.server.hall import Hall
+from engine.store.base import Store
+
+CONFIG = web.AppKey("config", ServerConfig)
+STORE = web.AppKey("store", Store)
+HALL = web.AppKey("hall", Hall)
+SOCKETS = web.AppKey("sockets", weakref.WeakSet[web.WebSocketResponse])

@@ -1,0 +1,73 @@
+"""What the engine needs from persistence, as a small interface.
+
+The embedded default is SQLite (`engine.store.sqlite`); another engine (PostgreSQL) would implement
+the same methods. The one promise every implementation keeps: when `record` returns, the event,
+the sitting's new snapshot and its answer are durable and in the journal, in call order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from engine.model import Candidate
+from engine.sitting import AnswerRecord, SittingEvent, Snapshot
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSitting:
+    snapshot: Snapshot
+    answers: tuple[AnswerRecord, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Redemption:
+    """Who an access code belonged to."""
+
+    exam_id: str
+    candidate_id: str
+
+
+class Store(Protocol):
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def server_secret(self) -> bytes:
+        """The key tokens are signed with; made once per data directory."""
+        ...
+
+    async def register_exam(
+        self, exam_id: str, candidates: Sequence[Candidate], code_hashes: dict[str, str]
+    ) -> bytes:
+        """Add the exam and any candidates not yet known; return the exam's form secret.
+
+        `code_hashes` maps candidate id to the hash of a new access code; candidates that already
+        have a code keep theirs.
+        """
+        ...
+
+    async def known_candidates(self, exam_id: str) -> set[str]: ...
+
+    async def redeem_code(self, code_hash: str, now: float) -> Redemption:
+        """Use a one-time access code; raises AuthError if unknown or already used."""
+        ...
+
+    async def unused_codes(self, exam_id: str) -> set[str]:
+        """Candidate ids whose access code is still unused (for the demo roster)."""
+        ...
+
+    async def load_sitting(self, sitting_id: str) -> StoredSitting | None: ...
+
+    async def open_sittings(self) -> list[StoredSitting]:
+        """Every sitting that is checked in, running or paused: the scheduler's work on start."""
+        ...
+
+    async def record(self, event: SittingEvent, snapshot: Snapshot) -> int:
+        """Make the event, the snapshot and its answer durable; returns the journal seq."""
+        ...
+
+    async def save_result(self, sitting_id: str, result: dict[str, Any], at: float) -> None: ...
+
+    async def load_result(self, sitting_id: str) -> dict[str, Any] | None: ...

@@ -1,0 +1,381 @@
+"""The embedded store: one SQLite file in WAL mode, written by one thread with group commit.
+
+Every job (a write, or a read that must see all writes before it) goes into one queue. The writer
+thread takes everything queued, runs it inside one transaction — each job in its own savepoint,
+so one failing job does not undo the others — and commits once: with ``synchronous=FULL`` that
+is one fsync for however many answers arrived meanwhile. Only after the commit are the callers'
+futures resolved, which is what lets the server acknowledge an answer as durable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import queue
+import secrets
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from engine import journal
+from engine.exceptions import AuthError, StoreError
+from engine.model import Candidate
+from engine.sitting import AnswerRecord, SittingEvent, Snapshot, State
+from engine.store.base import Redemption, StoredSitting
+
+T = TypeVar("T")
+Job = Callable[[sqlite3.Connection], Any]
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS exams (id TEXT PRIMARY KEY, secret BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS candidates (
+    exam_id TEXT NOT NULL, id TEXT NOT NULL, full_name TEXT NOT NULL, site_id TEXT NOT NULL,
+    office TEXT NOT NULL, document TEXT NOT NULL,
+    code_hash TEXT UNIQUE, code_used_at REAL,
+    PRIMARY KEY (exam_id, id)
+);
+CREATE TABLE IF NOT EXISTS sittings (
+    id TEXT PRIMARY KEY, exam_id TEXT NOT NULL, candidate_id TEXT NOT NULL, part_id TEXT NOT NULL,
+    state TEXT NOT NULL, language TEXT, time_limit_s REAL NOT NULL,
+    checked_in_at REAL, started_at REAL, extra_s REAL NOT NULL, paused_total_s REAL NOT NULL,
+    paused_at REAL, closed_at REAL, close_reason TEXT NOT NULL, last_seq INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sittings_by_state ON sittings (state);
+CREATE TABLE IF NOT EXISTS answers (
+    sitting_id TEXT NOT NULL, seq INTEGER NOT NULL, item_id TEXT NOT NULL, choice INTEGER,
+    flagged INTEGER NOT NULL, at REAL NOT NULL, journal_seq INTEGER NOT NULL,
+    PRIMARY KEY (sitting_id, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS journal (
+    seq INTEGER PRIMARY KEY, sitting_id TEXT NOT NULL, kind TEXT NOT NULL, at REAL NOT NULL,
+    body BLOB NOT NULL, leaf BLOB NOT NULL, chain BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS journal_by_sitting ON journal (sitting_id, seq);
+CREATE TABLE IF NOT EXISTS results (sitting_id TEXT PRIMARY KEY, body TEXT NOT NULL);
+"""
+
+SNAPSHOT_COLUMNS = (
+    "id, exam_id, candidate_id, part_id, state, language, time_limit_s, checked_in_at, "
+    "started_at, extra_s, paused_total_s, paused_at, closed_at, close_reason, last_seq"
+)
+OPEN_STATES = (State.CHECKED_IN.value, State.RUNNING.value, State.PAUSED.value)
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """A connection with the settings durability depends on."""
+    connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("PRAGMA synchronous=FULL")
+    connection.execute("PRAGMA foreign_keys=ON")
+    connection.execute("PRAGMA busy_timeout=5000")
+    return connection
+
+
+@dataclass
+class _Pending:
+    job: Job
+    future: Future[Any]
+
+
+class SQLiteStore:
+    """`engine.store.base.Store` on one SQLite file under the data directory."""
+
+    FILE_NAME = "examhall.sqlite3"
+    MAX_BATCH = 2000
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.path = data_dir / self.FILE_NAME
+        self._queue: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._head = journal.Head(0, journal.GENESIS)
+        self.commits = 0
+        self.jobs_committed = 0
+
+    # -- the writer thread -------------------------------------------------------------------
+
+    async def open(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        connection = connect(self.path)
+        connection.executescript(SCHEMA)
+        row = connection.execute("SELECT seq, chain FROM journal ORDER BY seq DESC LIMIT 1").fetchone()
+        if row:
+            self._head = journal.Head(row[0], bytes(row[1]))
+        self._thread = threading.Thread(
+            target=self._run, args=(connection,), name="examhall-store", daemon=True
+        )
+        self._thread.start()
+
+    async def close(self) -> None:
+        if self._thread is None:
+            return
+        self._queue.put(None)
+        await asyncio.to_thread(self._thread.join)
+        self._thread = None
+
+    def _run(self, connection: sqlite3.Connection) -> None:
+        try:
+            while True:
+                first = self._queue.get()
+                if first is None:
+                    return
+                batch = [first]
+                stop = False
+                while len(batch) < self.MAX_BATCH:
+                    try:
+                        more = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if more is None:
+                        stop = True
+                        break
+                    batch.append(more)
+                self._commit_batch(connection, batch)
+                if stop:
+                    return
+        finally:
+            connection.close()
+
+    def _commit_batch(self, connection: sqlite3.Connection, batch: list[_Pending]) -> None:
+        head_before = self._head
+        outcomes: list[tuple[bool, Any]] = []
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+            for pending in batch:
+                head_at_job = self._head
+                connection.execute("SAVEPOINT job")
+                try:
+                    outcomes.append((True, pending.job(connection)))
+                    connection.execute("RELEASE job")
+                except Exception as error:
+                    connection.execute("ROLLBACK TO job")
+                    connection.execute("RELEASE job")
+                    self._head = head_at_job
+                    outcomes.append((False, error))
+            connection.execute("COMMIT")
+        except Exception as error:
+            self._head = head_before
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
+            failure = StoreError(f"commit failed: {error}")
+            for pending in batch:
+                pending.future.set_exception(failure)
+            return
+        self.commits += 1
+        self.jobs_committed += len(batch)
+        if self._head != head_before:
+            journal.write_head(self.data_dir, self._head)
+        for pending, (ok, value) in zip(batch, outcomes, strict=True):
+            if ok:
+                pending.future.set_result(value)
+            else:
+                pending.future.set_exception(value)
+
+    async def _submit(self, job: Callable[[sqlite3.Connection], T]) -> T:
+        if self._thread is None:
+            raise StoreError("the store is not open")
+        future: Future[T] = Future()
+        self._queue.put(_Pending(job, future))
+        return await asyncio.wrap_future(future)
+
+    def _append(
+        self, connection: sqlite3.Connection, sitting_id: str, kind: str, at: float, data: Any
+    ) -> int:
+        entry = journal.make_entry(self._head.chain, self._head.seq + 1, sitting_id, kind, at, data)
+        connection.execute(
+            "INSERT INTO journal (seq, sitting_id, kind, at, body, leaf, chain) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (entry.seq, entry.sitting_id, entry.kind, entry.at, entry.body, entry.leaf, entry.chain),
+        )
+        self._head = journal.Head(entry.seq, entry.chain)
+        return entry.seq
+
+    # -- the interface -----------------------------------------------------------------------
+
+    async def server_secret(self) -> bytes:
+        def job(connection: sqlite3.Connection) -> bytes:
+            row = connection.execute("SELECT value FROM meta WHERE key = 'token-secret'").fetchone()
+            if row:
+                return bytes(row[0])
+            secret = secrets.token_bytes(32)
+            connection.execute("INSERT INTO meta VALUES ('token-secret', ?)", (secret,))
+            return secret
+
+        return await self._submit(job)
+
+    async def register_exam(
+        self, exam_id: str, candidates: Sequence[Candidate], code_hashes: dict[str, str]
+    ) -> bytes:
+        def job(connection: sqlite3.Connection) -> bytes:
+            row = connection.execute("SELECT secret FROM exams WHERE id = ?", (exam_id,)).fetchone()
+            if row:
+                secret = bytes(row[0])
+            else:
+                secret = secrets.token_bytes(32)
+                connection.execute("INSERT INTO exams VALUES (?, ?)", (exam_id, secret))
+                self._append(connection, "", "exam-registered", 0.0, {"exam": exam_id})
+            connection.executemany(
+                "INSERT OR IGNORE INTO candidates (exam_id, id, full_name, site_id, office, "
+                "document, code_hash) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (exam_id, c.id, c.full_name, c.site_id, c.office, c.document,
+                     code_hashes.get(c.id))
+                    for c in candidates
+                ],
+            )
+            return secret
+
+        return await self._submit(job)
+
+    async def known_candidates(self, exam_id: str) -> set[str]:
+        def job(connection: sqlite3.Connection) -> set[str]:
+            rows = connection.execute(
+                "SELECT id FROM candidates WHERE exam_id = ? AND code_hash IS NOT NULL", (exam_id,)
+            )
+            return {row[0] for row in rows}
+
+        return await self._submit(job)
+
+    async def redeem_code(self, code_hash: str, now: float) -> Redemption:
+        def job(connection: sqlite3.Connection) -> Redemption:
+            row = connection.execute(
+                "SELECT exam_id, id, code_used_at FROM candidates WHERE code_hash = ?", (code_hash,)
+            ).fetchone()
+            if row is None:
+                raise AuthError("unknown access code", code="bad_code")
+            if row[2] is not None:
+                raise AuthError(
+                    "this access code was already used; ask a proctor for a new one",
+                    code="code_used",
+                )
+            connection.execute(
+                "UPDATE candidates SET code_used_at = ? WHERE code_hash = ?", (now, code_hash)
+            )
+            return Redemption(row[0], row[1])
+
+        return await self._submit(job)
+
+    async def unused_codes(self, exam_id: str) -> set[str]:
+        def job(connection: sqlite3.Connection) -> set[str]:
+            rows = connection.execute(
+                "SELECT id FROM candidates WHERE exam_id = ? AND code_used_at IS NULL", (exam_id,)
+            )
+            return {row[0] for row in rows}
+
+        return await self._submit(job)
+
+    async def load_sitting(self, sitting_id: str) -> StoredSitting | None:
+        def job(connection: sqlite3.Connection) -> StoredSitting | None:
+            row = connection.execute(
+                f"SELECT {SNAPSHOT_COLUMNS} FROM sittings WHERE id = ?", (sitting_id,)
+            ).fetchone()
+            return None if row is None else _stored(connection, row)
+
+        return await self._submit(job)
+
+    async def open_sittings(self) -> list[StoredSitting]:
+        def job(connection: sqlite3.Connection) -> list[StoredSitting]:
+            rows = connection.execute(
+                f"SELECT {SNAPSHOT_COLUMNS} FROM sittings WHERE state IN (?, ?, ?)", OPEN_STATES
+            ).fetchall()
+            return [_stored(connection, row) for row in rows]
+
+        return await self._submit(job)
+
+    async def record(self, event: SittingEvent, snapshot: Snapshot) -> int:
+        def job(connection: sqlite3.Connection) -> int:
+            seq = self._append(connection, event.sitting_id, event.kind, event.at, dict(event.data))
+            values = _snapshot_row(snapshot)
+            connection.execute(
+                f"INSERT OR REPLACE INTO sittings ({SNAPSHOT_COLUMNS}) "
+                f"VALUES ({', '.join('?' * len(values))})",
+                values,
+            )
+            answer = event.answer
+            if answer is not None:
+                connection.execute(
+                    "INSERT INTO answers VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (event.sitting_id, answer.seq, answer.item_id, answer.choice,
+                     int(answer.flagged), answer.at, seq),
+                )
+            return seq
+
+        return await self._submit(job)
+
+    async def save_result(self, sitting_id: str, result: dict[str, Any], at: float) -> None:
+        body = json.dumps(result, ensure_ascii=False, sort_keys=True)
+
+        def job(connection: sqlite3.Connection) -> None:
+            connection.execute("INSERT OR REPLACE INTO results VALUES (?, ?)", (sitting_id, body))
+            self._append(connection, sitting_id, "result", at, {"result": body})
+
+        await self._submit(job)
+
+    async def load_result(self, sitting_id: str) -> dict[str, Any] | None:
+        def job(connection: sqlite3.Connection) -> dict[str, Any] | None:
+            row = connection.execute(
+                "SELECT body FROM results WHERE sitting_id = ?", (sitting_id,)
+            ).fetchone()
+            return None if row is None else dict(json.loads(row[0]))
+
+        return await self._submit(job)
+
+
+def _snapshot_row(snapshot: Snapshot) -> tuple[Any, ...]:
+    fields = asdict(snapshot)
+    fields["state"] = snapshot.state.value
+    return tuple(fields[name] for name in _SNAPSHOT_FIELDS)
+
+
+_SNAPSHOT_FIELDS = (
+    "sitting_id", "exam_id", "candidate_id", "part_id", "state", "language", "time_limit_s",
+    "checked_in_at", "started_at", "extra_s", "paused_total_s", "paused_at", "closed_at",
+    "close_reason", "last_seq",
+)
+
+
+def _stored(connection: sqlite3.Connection, row: Sequence[Any]) -> StoredSitting:
+    values = dict(zip(_SNAPSHOT_FIELDS, row, strict=True))
+    values["state"] = State(values["state"])
+    snapshot = Snapshot(**values)
+    answers = tuple(
+        AnswerRecord(item_id, choice, bool(flagged), seq, at)
+        for seq, item_id, choice, flagged, at in connection.execute(
+            "SELECT seq, item_id, choice, flagged, at FROM answers WHERE sitting_id = ? "
+            "ORDER BY seq",
+            (snapshot.sitting_id,),
+        )
+    )
+    return StoredSitting(snapshot, answers)
+
+
+def read_journal(path: Path) -> Iterator[journal.Entry]:
+    """Every journal entry in seq order, from a read-only connection (for the verifier)."""
+    connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        for row in connection.execute(
+            "SELECT seq, sitting_id, kind, at, body, leaf, chain FROM journal ORDER BY seq"
+        ):
+            yield journal.Entry(row[0], row[1], row[2], row[3], bytes(row[4]), bytes(row[5]),
+                                bytes(row[6]))
+    finally:
+        connection.close()
+
+
+def read_exam_secret(path: Path, exam_id: str) -> bytes:
+    """An exam's form secret, for auditors regenerating forms offline."""
+    if not path.exists():
+        raise StoreError(f"no database at {path}")
+    connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        row = connection.execute("SELECT secret FROM exams WHERE id = ?", (exam_id,)).fetchone()
+    finally:
+        connection.close()
+    if row is None:
+        raise StoreError(f"exam {exam_id!r} was never loaded into {path.parent}")
+    return bytes(row[0])

@@ -1,0 +1,365 @@
+"""Every message on the candidate socket: frozen dataclasses, msgpack on the wire.
+
+A frame is a msgpack map with a type tag ``"t"`` and the message's fields by name. `parse` checks
+the frame fully — size, msgpack, type, every field's presence and type, no unknown fields — and
+raises `ProtocolError` with the reason, so a handler only ever sees a well-formed message.
+`serialize` is the only encoder: one place decides the bytes, and a broadcast is encoded once.
+
+The protocol is documented for client writers in docs/protocol.md; keep the two in step.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any, ClassVar, Union
+
+import msgpack
+
+from engine.exceptions import ProtocolError
+
+PROTOCOL_VERSION = 1
+MAX_FRAME_BYTES = 64 * 1024
+"""Client frames larger than this are refused with close code 1009 (the socket layer enforces it)."""
+
+
+class CloseCode:
+    """WebSocket close codes the server uses, with what each means to a client."""
+
+    NORMAL = 1000  # the sitting is closed (submitted, expired, terminated); do not reconnect
+    GOING_AWAY = 1001  # the server shuts down; reconnect and resume
+    TOO_BIG = 1009  # a frame over MAX_FRAME_BYTES
+    PROTOCOL = 4400  # malformed frame, unknown type, bad field, or hello missing
+    UNAUTHORIZED = 4401  # bad, expired or revoked token
+    FORBIDDEN = 4403  # the token does not allow this sitting
+    HELLO_TIMEOUT = 4408  # no hello within the time allowed
+    SUPERSEDED = 4409  # another connection took this sitting over
+    GONE = 4410  # the sitting is already closed
+    UNSUPPORTED = 4426  # protocol version not supported
+    SERVER_ERROR = 1011  # our fault; reconnect and resume
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """Base of every message; `TYPE` is the ``"t"`` tag on the wire."""
+
+    TYPE: ClassVar[str] = ""
+
+
+_REGISTRY: dict[str, type[Message]] = {}
+
+
+M = typing.TypeVar("M", bound=Message)
+
+
+def message(cls: type[M]) -> type[M]:
+    """Register a message class under its TYPE."""
+    if cls.TYPE in _REGISTRY:
+        raise RuntimeError(f"two messages share the type {cls.TYPE!r}")
+    _REGISTRY[cls.TYPE] = cls
+    return cls
+
+
+# -- client to server ----------------------------------------------------------------------------
+
+
+@message
+@dataclass(frozen=True, slots=True)
+class Hello(Message):
+    """First frame on a connection: who I am, which part, which protocol version."""
+
+    TYPE: ClassVar[str] = "hello"
+    v: int
+    token: str
+    part: str
+    client: str = ""
+
+
+@message
+@dataclass(frozen=True, slots=True)
+class Start(Message):
+    """Begin the part in the chosen language (KZ-1); the clock starts now."""
+
+    TYPE: ClassVar[str] = "start"
+    language: str
+
+
+@message
+@dataclass(frozen=True, slots=True)
+class Answer(Message):
+    """An answer; `choice` is the option's position as shown, None clears the answer."""
+
+    TYPE: ClassVar[str] = "answer"
+    seq: int
+    item: str
+    choice: int | None
+    flagged: bool = False
+    client_time: float | None = None
+
+
+@message
+@dataclass(frozen=True, slots=True)
+class Submit(Message):
+    TYPE: ClassVar[str] = "submit"
+
+
+@message
+@dataclass(frozen=True, slots=True)
+class Ping(Message):
+    """Clock sync: the server answers with its time and the remaining time at once."""
+
+    TYPE: ClassVar[str] = "ping"
+    id: int
+    client_time: float | None = None
+
+
+# -- server to client ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerState:
+    """An answer as the candidate sees it: the shown position, not the bank's."""
+
+    item: str
+    choice: int | None
+    flagged: bool
+    seq: int
+
+
+@message
+@dataclass(frozen=True, slots=True)
+class Welcome(Message):
+    """Reply to hello: the sitting as it stands, everything a resume needs except the items."""
+
+    TYPE: ClassVar[str] = "welcome"
+    v: int
+    sitting: str
+    exam: str
+    part: str
+    title: dict[str, str]
+    state: str
+    languages: list[str]
+    language: str | None
+    item_count: int
+    time_limit_s: float
+    remaining_ms: int
+    deadline: float | None
+    server_time: float
+    next_seq: int
+    answers: list[AnswerState] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class ItemOut:
+    """An item as delivered: no key, options in this candidate's order."""
+
+    id: str
+    stem: str
+    options: list[str]
+
+
+@message
+@dataclass(frozen=True, slots=True)
+class FormOut(Message):
+    TYPE: ClassVar[str] = "form"
+    language: str
+    items: list[ItemOut]
+
+
+@message
+@dataclass(frozen=True, slots=True)
+class Clock(Message):
+    """The server's clock: sent on start, resume, pause, extra time and periodically."""
+
+    TYPE: ClassVar[str] = "clock"
+    state: str
+    remaining_ms: int
+    deadline: float | None
+    server_time: float
+
+
+@message
+@dataclass(frozen=True, slots=True)
+class Pong(Message):
+    TYPE: ClassVar[str] = "pong"
+    id: int
+    client_time: float | None
+    server_time: float
+    remaining_ms: int
+
+
+@message
+@dataclass(frozen=True, slots=True)
+class Ack(Message):
+    """The answer with this sequence number is on disk."""
+
+    TYPE: ClassVar[str] = "ack"
+    seq: int
+    item: str
+
+
+@message
+@dataclass(frozen=True, slots=True)
+class TimeWarning(Message):
+    TYPE: ClassVar[str] = "warning"
+    remaining_ms: int
+    threshold_s: int
+
+
+@message
+@dataclass(frozen=True, slots=True)
+class Notice(Message):
+    """A message from a proctor, shown to the candidate."""
+
+    TYPE: ClassVar[str] = "notice"
+    text: str
+    level: str = "info"
+
+
+@message
+@dataclass(frozen=True, slots=True)
+class Closed(Message):
+    """The sitting is over; the socket closes with 1000 right after."""
+
+    TYPE: ClassVar[str] = "closed"
+    state: str
+    reason: str
+    answered: int
+    result: dict[str, Any] | None = None
+
+
+@message
+@dataclass(frozen=True, slots=True)
+class Error(Message):
+    """A refusal. With `fatal` the socket closes with `close_code` right after."""
+
+    TYPE: ClassVar[str] = "error"
+    code: str
+    message: str
+    seq: int | None = None
+    fatal: bool = False
+    close_code: int | None = None
+
+
+# -- encoding ------------------------------------------------------------------------------------
+
+_unpacker_limits: dict[str, int] = {
+    "max_str_len": MAX_FRAME_BYTES,
+    "max_bin_len": MAX_FRAME_BYTES,
+    "max_array_len": 10_000,
+    "max_map_len": 1_000,
+    "max_ext_len": 0,
+}
+
+
+def serialize(msg: Message) -> bytes:
+    """The one encoder: a msgpack map with ``"t"`` and every field."""
+    body: dict[str, Any] = {"t": msg.TYPE}
+    for f in dataclasses.fields(msg):
+        body[f.name] = _plain(getattr(msg, f.name))
+    return typing.cast(bytes, msgpack.packb(body, use_bin_type=True))
+
+
+def _plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def parse(frame: bytes | bytearray | memoryview, *, allowed: frozenset[str] | None = None) -> Message:
+    """Decode and check one frame; `allowed` limits the types a side accepts."""
+    if len(frame) > MAX_FRAME_BYTES:
+        raise ProtocolError(f"frame of {len(frame)} bytes exceeds {MAX_FRAME_BYTES}", code="too_big")
+    try:
+        body = msgpack.unpackb(frame, raw=False, strict_map_key=True, **_unpacker_limits)
+    except Exception as error:  # msgpack raises several unrelated types for bad input
+        reason = str(error) or type(error).__name__
+        raise ProtocolError(f"not valid msgpack: {reason}", code="malformed") from None
+    if not isinstance(body, dict):
+        raise ProtocolError(f"a frame must be a map, not {type(body).__name__}", code="malformed")
+    kind = body.pop("t", None)
+    if not isinstance(kind, str):
+        raise ProtocolError("a frame needs a string type tag 't'", code="malformed")
+    cls = _REGISTRY.get(kind)
+    if cls is None or (allowed is not None and kind not in allowed):
+        raise ProtocolError(f"unknown message type {kind!r}", code="unknown_type")
+    return typing.cast(Message, _build(cls, body, kind))
+
+
+def _build(cls: type, body: Any, where: str) -> Any:
+    if not isinstance(body, dict):
+        raise ProtocolError(f"{where}: expected a map, got {type(body).__name__}", code="bad_field")
+    hints = _hints(cls)
+    unknown = set(body) - set(hints)
+    if unknown:
+        raise ProtocolError(f"{where}: unknown field(s) {sorted(unknown)}", code="bad_field")
+    values = {}
+    for f in dataclasses.fields(cls):
+        if f.name in body:
+            values[f.name] = _check(hints[f.name], body[f.name], f"{where}.{f.name}")
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise ProtocolError(f"{where}: missing field {f.name!r}", code="bad_field")
+    return cls(**values)
+
+
+@cache
+def _hints(cls: type) -> dict[str, Any]:
+    hints = typing.get_type_hints(cls)
+    return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
+
+
+def _check(hint: Any, value: Any, where: str) -> Any:
+    origin = typing.get_origin(hint)
+    if origin in (Union, types.UnionType):
+        for option in typing.get_args(hint):
+            if option is type(None):
+                if value is None:
+                    return None
+                continue
+            try:
+                return _check(option, value, where)
+            except ProtocolError:
+                continue
+        raise ProtocolError(f"{where}: {value!r} is not {_describe(hint)}", code="bad_field")
+    if hint is Any:
+        return value
+    if origin is list:
+        if not isinstance(value, list):
+            raise ProtocolError(f"{where}: expected a list", code="bad_field")
+        (inner,) = typing.get_args(hint)
+        return [_check(inner, v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ProtocolError(f"{where}: expected a map", code="bad_field")
+        key_hint, value_hint = typing.get_args(hint)
+        return {
+            _check(key_hint, k, f"{where} key"): _check(value_hint, v, f"{where}[{k!r}]")
+            for k, v in value.items()
+        }
+    if dataclasses.is_dataclass(hint):
+        return _build(typing.cast(type, hint), value, where)
+    if hint is float:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+    elif hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif isinstance(value, hint):
+        return value
+    raise ProtocolError(f"{where}: {value!r} is not {_describe(hint)}", code="bad_field")
+
+
+def _describe(hint: Any) -> str:
+    return getattr(hint, "__name__", None) or str(hint)
+
+
+CLIENT_MESSAGES = frozenset({Hello.TYPE, Start.TYPE, Answer.TYPE, Submit.TYPE, Ping.TYPE})
+"""What the server accepts on the candidate socket."""

@@ -1,0 +1,1 @@
+"""Built-in scoring schemes, registered exactly as a third-party plugin would be."""

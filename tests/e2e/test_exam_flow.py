@@ -1,0 +1,141 @@
+"""A whole exam over a real socket: sign in, start, answer, resume, submit, expire."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+
+from engine import journal, wire
+from engine.client import CandidateClient, ClientError, sign_in
+from engine.store.sqlite import SQLiteStore, read_journal
+from tests.e2e.conftest import Running
+
+
+def db(running: Running) -> sqlite3.Connection:
+    return sqlite3.connect(running.config.data_dir / SQLiteStore.FILE_NAME)
+
+
+async def test_a_candidate_takes_a_whole_part_and_gets_a_result(running: Running) -> None:
+    client, signed = await running.candidate()
+    assert signed["exam"]["languages"] == ["kk", "ru"]
+    welcome = client.view.welcome
+    assert welcome is not None and welcome.state == "checked-in" and welcome.item_count == 12
+    form = await client.start("kk")
+    assert len(form.items) == 12 and form.language == "kk"
+    assert all(item.stem.endswith(", kk") for item in form.items)
+    for item in form.items:
+        ack = await client.answer(item.id, 0)
+        assert ack is not None and ack.item == item.id
+    closed = await client.submit()
+    assert closed.state == "submitted" and closed.answered == 12
+    assert closed.result is not None and closed.result["max_score"] == 12
+    assert client.close_code == wire.CloseCode.NORMAL
+    with db(running) as connection:
+        stored = connection.execute("SELECT count(*) FROM answers").fetchone()[0]
+        state = connection.execute("SELECT state FROM sittings").fetchone()[0]
+    assert (stored, state) == (12, "submitted")
+
+
+async def test_the_form_carries_no_key_and_differs_between_candidates(running: Running) -> None:
+    first, _ = await running.candidate()
+    second, _ = await running.candidate()
+    form_a, form_b = await first.start("ru"), await second.start("ru")
+    assert [i.id for i in form_a.items] != [i.id for i in form_b.items]
+    seen: list[bytes] = []
+    first.on_message = lambda msg: seen.append(wire.serialize(msg))
+    await first.resume()
+    await first.next_message(wire.Clock)
+    assert seen and all(b"key" not in frame for frame in seen)
+    await first.close()
+    await second.close()
+
+
+async def test_a_reconnect_resumes_every_answer_and_the_true_remaining_time(
+    running: Running,
+) -> None:
+    client, _ = await running.candidate()
+    form = await client.start("ru")
+    chosen = {item.id: index % len(item.options) for index, item in enumerate(form.items[:5])}
+    for item_id, choice in chosen.items():
+        await client.answer(item_id, choice, flagged=choice == 1)
+    remaining_before = client.view.remaining_s()
+    await asyncio.sleep(0.3)
+    welcome = await client.resume()
+    assert welcome.state == "running" and welcome.next_seq == 6
+    assert {a.item: a.choice for a in welcome.answers} == chosen
+    assert {a.item for a in welcome.answers if a.flagged} == {
+        item for item, choice in chosen.items() if choice == 1
+    }
+    assert remaining_before is not None
+    assert welcome.remaining_ms / 1000 < remaining_before
+    assert welcome.remaining_ms / 1000 > remaining_before - 5
+    ack = await client.answer(form.items[6].id, 1)
+    assert ack is not None and ack.seq == 6
+    await client.close()
+
+
+async def test_ping_returns_the_server_clock(running: Running) -> None:
+    client, _ = await running.candidate()
+    await client.start("kk")
+    pong = await client.ping()
+    assert abs(pong.server_time - time.time()) < 5
+    assert 0 < pong.remaining_ms <= 90 * 60 * 1000
+    await client.close()
+
+
+async def test_the_server_closes_the_sitting_at_the_deadline(running: Running) -> None:
+    client, _ = await running.candidate("t-short")
+    await client.start("kk")
+    warning = await client.next_message(wire.TimeWarning, timeout_s=10)
+    assert isinstance(warning, wire.TimeWarning) and warning.threshold_s == 1
+    closed = await client.wait_closed(timeout_s=10)
+    assert closed.state == "expired" and closed.reason == "time is up"
+    assert client.close_code == wire.CloseCode.NORMAL
+
+
+async def test_a_disconnected_sitting_still_expires_at_its_deadline(running: Running) -> None:
+    client, signed = await running.candidate("t-short")
+    await client.start("kk")
+    await client.answer((client.view.form.items[0]).id, 0)  # type: ignore[union-attr]
+    deadline = client.view.clock.deadline  # type: ignore[union-attr]
+    await client.drop()
+    await asyncio.sleep(5)
+    with db(running) as connection:
+        state, closed_at = connection.execute("SELECT state, closed_at FROM sittings").fetchone()
+    assert state == "expired" and closed_at == deadline
+    again = CandidateClient(running.url, signed["token"], "main")
+    try:
+        await again.connect()
+        raise AssertionError("a closed sitting must refuse the hello")
+    except ClientError as refused:
+        assert refused.close_code == wire.CloseCode.GONE
+    assert again.view.closed is not None and again.view.closed.state == "expired"
+
+
+async def test_the_journal_verifies_after_an_exam(running: Running) -> None:
+    client, _ = await running.candidate()
+    form = await client.start("kk")
+    for item in form.items[:3]:
+        await client.answer(item.id, 1)
+    await client.submit()
+    data = running.config.data_dir
+    report = journal.verify(read_journal(data / SQLiteStore.FILE_NAME), journal.read_head(data))
+    kinds = [entry.kind for entry in read_journal(data / SQLiteStore.FILE_NAME)]
+    assert report.events == len(kinds)
+    assert kinds.count("answer") == 3 and "submitted" in kinds and "started" in kinds
+
+
+async def test_access_codes_work_once(running: Running) -> None:
+    _, code = running.codes().rows[-1]
+    await sign_in(running.url, code)
+    try:
+        await sign_in(running.url, code)
+        raise AssertionError("a used code must be refused")
+    except ClientError as refused:
+        assert refused.code == "code_used"
+    try:
+        await sign_in(running.url, "NOPE-NOPE")
+        raise AssertionError("an unknown code must be refused")
+    except ClientError as refused:
+        assert refused.code == "bad_code"

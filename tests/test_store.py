@@ -1,0 +1,108 @@
+"""The SQLite store: durability settings, group commit, idempotent restore, the journal."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from engine import journal
+from engine.exceptions import AuthError
+from engine.model import Candidate
+from engine.sitting import AnswerRecord, SittingEvent, Snapshot, State
+from engine.store.sqlite import SQLiteStore, connect, read_journal
+
+
+@pytest.fixture
+async def store(tmp_path: Path):  # type: ignore[no-untyped-def]
+    opened = SQLiteStore(tmp_path)
+    await opened.open()
+    yield opened
+    await opened.close()
+
+
+def snapshot(n: int, last_seq: int = 0) -> Snapshot:
+    return Snapshot(f"e/c{n}/p", "e", f"c{n}", "p", 60.0, State.RUNNING, "kk", 1.0, 2.0,
+                    last_seq=last_seq)
+
+
+def answer_event(n: int, seq: int) -> SittingEvent:
+    record = AnswerRecord(f"item-{seq}", seq % 4, False, seq, 10.0 + seq)
+    return SittingEvent(f"e/c{n}/p", "answer", record.at, {"seq": seq}, record)
+
+
+def test_connections_use_wal_and_full_sync(tmp_path: Path) -> None:
+    connection = connect(tmp_path / "x.sqlite3")
+    assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert connection.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+
+
+async def test_many_concurrent_answers_share_few_commits(store: SQLiteStore) -> None:
+    writes = [
+        store.record(answer_event(n, seq), snapshot(n, seq))
+        for seq in range(1, 21)
+        for n in range(50)
+    ]
+    seqs = await asyncio.gather(*writes)
+    assert sorted(seqs) == list(range(1, 1001))
+    assert store.jobs_committed == 1000
+    assert store.commits < 1000 / 5, f"{store.commits} commits for 1000 answers"
+
+
+async def test_a_sitting_reads_back_with_every_answer(store: SQLiteStore) -> None:
+    for seq in range(1, 6):
+        await store.record(answer_event(1, seq), snapshot(1, seq))
+    stored = await store.load_sitting("e/c1/p")
+    assert stored is not None
+    assert stored.snapshot == snapshot(1, 5)
+    assert [a.seq for a in stored.answers] == [1, 2, 3, 4, 5]
+    assert [s.snapshot.sitting_id for s in await store.open_sittings()] == ["e/c1/p"]
+
+
+async def test_a_failing_job_does_not_undo_the_others(store: SQLiteStore) -> None:
+    await store.record(answer_event(1, 1), snapshot(1, 1))
+    duplicate = store.record(answer_event(1, 1), snapshot(1, 1))  # same primary key
+    good = store.record(answer_event(2, 1), snapshot(2, 1))
+    results = await asyncio.gather(duplicate, good, return_exceptions=True)
+    assert isinstance(results[0], sqlite3.IntegrityError)
+    assert isinstance(results[1], int)
+    report = journal.verify(read_journal(store.path), journal.read_head(store.data_dir))
+    assert report.events == 2, "the failed job's journal entry was rolled back with it"
+
+
+async def test_access_codes_redeem_once(store: SQLiteStore) -> None:
+    candidates = [Candidate("c1", "e", "Test Candidate", "site")]
+    secret = await store.register_exam("e", candidates, {"c1": "hash-1"})
+    assert len(secret) == 32
+    assert await store.register_exam("e", candidates, {}) == secret, "the secret is kept"
+    redeemed = await store.redeem_code("hash-1", 5.0)
+    assert (redeemed.exam_id, redeemed.candidate_id) == ("e", "c1")
+    with pytest.raises(AuthError, match="already used"):
+        await store.redeem_code("hash-1", 6.0)
+    with pytest.raises(AuthError, match="unknown access code"):
+        await store.redeem_code("hash-2", 6.0)
+    assert await store.unused_codes("e") == set()
+
+
+async def test_the_journal_head_follows_the_commits(store: SQLiteStore) -> None:
+    for seq in range(1, 4):
+        await store.record(answer_event(1, seq), snapshot(1, seq))
+    head = journal.read_head(store.data_dir)
+    assert head is not None and head.seq == 3
+    entries = list(read_journal(store.path))
+    assert entries[-1].chain == head.chain
+
+
+async def test_reopening_continues_the_chain(tmp_path: Path) -> None:
+    first = SQLiteStore(tmp_path)
+    await first.open()
+    await first.record(answer_event(1, 1), snapshot(1, 1))
+    await first.close()
+    second = SQLiteStore(tmp_path)
+    await second.open()
+    await second.record(answer_event(1, 2), snapshot(1, 2))
+    await second.close()
+    report = journal.verify(read_journal(second.path), journal.read_head(tmp_path))
+    assert report.events == 2
