@@ -47,23 +47,37 @@ def _parser() -> argparse.ArgumentParser:
         command = commands.add_parser(name, help=helptext)
         command.add_argument("--host", default="127.0.0.1")
         command.add_argument("--port", type=int, default=DEFAULT_PORT)
-        command.add_argument("--data", type=Path, default=Path("examhall-data"),
-                             help="data directory (created if missing)")
-        command.add_argument("--banks", type=Path, default=bundled_banks_dir(),
-                             help="folder of banks (default: the demo banks)")
-        command.add_argument("--exams", type=Path, default=None,
-                             help="folder of exam files (default: BANKS/exams)")
+        command.add_argument(
+            "--data",
+            type=Path,
+            default=Path("examhall-data"),
+            help="data directory (created if missing)",
+        )
+        command.add_argument(
+            "--banks",
+            type=Path,
+            default=bundled_banks_dir(),
+            help="folder of banks (default: the demo banks)",
+        )
+        command.add_argument(
+            "--exams", type=Path, default=None, help="folder of exam files (default: BANKS/exams)"
+        )
         command.set_defaults(run=_serve, demo=demo)
 
     simulate = commands.add_parser("simulate", help="run simulated candidates through an exam")
     simulate.add_argument("--url", default=f"http://127.0.0.1:{DEFAULT_PORT}")
     simulate.add_argument("--exam", required=True)
     simulate.add_argument("--candidates", type=int, default=100)
-    simulate.add_argument("--think-ms", type=float, default=0.0,
-                          help="mean pause before each answer")
+    simulate.add_argument(
+        "--think-ms", type=float, default=0.0, help="mean pause before each answer"
+    )
     simulate.add_argument("--concurrency", type=int, default=1000)
-    simulate.add_argument("--roster", type=Path, default=None,
-                          help="CSV of candidate,code (default: the demo server's roster)")
+    simulate.add_argument(
+        "--roster",
+        type=Path,
+        default=None,
+        help="CSV of candidate,code (default: the demo server's roster)",
+    )
     simulate.add_argument("--seed", type=int, default=0)
     simulate.add_argument("--json", action="store_true", help="print the summary as JSON")
     simulate.set_defaults(run=_simulate)
@@ -95,8 +109,11 @@ def _parser() -> argparse.ArgumentParser:
     show.set_defaults(run=_form_show)
 
     audit = commands.add_parser("audit", help="the event log").add_subparsers(title="audit")
-    verify = audit.add_parser("verify", help="prove the event log is intact; exit 1 naming the "
-                                             "first changed, removed or reordered event")
+    verify = audit.add_parser(
+        "verify",
+        help="prove the event log is intact; exit 1 naming the "
+        "first changed, removed or reordered event",
+    )
     verify.add_argument("--data", type=Path, required=True)
     verify.set_defaults(run=_audit_verify)
     return parser
@@ -120,8 +137,14 @@ def _serve(args: argparse.Namespace) -> int:
             f"--exam kz-demo --candidates 1000 --json",
             flush=True,
         )
-    web.run_app(create_app(config), host=args.host, port=args.port, print=None,
-                handle_signals=True, shutdown_timeout=5)
+    web.run_app(
+        create_app(config),
+        host=args.host,
+        port=args.port,
+        print=None,
+        handle_signals=True,
+        shutdown_timeout=5,
+    )
     return 0
 
 
@@ -130,15 +153,24 @@ def _simulate(args: argparse.Namespace) -> int:
 
     roster = read_roster(args.roster) if args.roster else None
     summary = asyncio.run(
-        simulate(args.url, args.exam, args.candidates, roster=roster,
-                 think_s=args.think_ms / 1000, concurrency=args.concurrency, seed=args.seed)
+        simulate(
+            args.url,
+            args.exam,
+            args.candidates,
+            roster=roster,
+            think_s=args.think_ms / 1000,
+            concurrency=args.concurrency,
+            seed=args.seed,
+        )
     )
     if args.json:
         print(summary.to_json())
     else:
-        print(f"{summary.completed}/{summary.sittings} sittings completed, "
-              f"{summary.answers_acked}/{summary.answers_sent} answers acknowledged, "
-              f"{summary.answers_lost} lost, {summary.errors} errors in {summary.seconds} s")
+        print(
+            f"{summary.completed}/{summary.sittings} sittings completed, "
+            f"{summary.answers_acked}/{summary.answers_sent} answers acknowledged, "
+            f"{summary.answers_lost} lost, {summary.errors} errors in {summary.seconds} s"
+        )
     return 0 if summary.errors == 0 and summary.answers_lost == 0 else 1
 
 
@@ -162,9 +194,13 @@ def _bank_synth(args: argparse.Namespace) -> int:
     from engine.banks import write_synthetic_bank
 
     path = write_synthetic_bank(
-        args.out, bank_id=args.id, item_count=args.items,
-        languages=args.languages.split(","), dimension=args.dimension,
-        values=args.values.split(","), seed=args.seed,
+        args.out,
+        bank_id=args.id,
+        item_count=args.items,
+        languages=args.languages.split(","),
+        dimension=args.dimension,
+        values=args.values.split(","),
+        seed=args.seed,
     )
     print(f"wrote {args.items} items to {path}")
     return 0
@@ -196,18 +232,33 @@ def _form_show(args: argparse.Namespace) -> int:
             item = bank.by_id[form_item.item_id]
             text = item.texts[language]
             key = shown_key(form_item, item)
-            rows.append({
-                "n": number, "item": item.id, "tags": dict(item.tags), "stem": text.stem,
-                "options": [text.options[i] for i in form_item.option_order], "key": key,
-            })
-        out.append({"exam": exam.id, "part": part.id, "candidate": args.candidate,
-                    "bank": f"{bank.id} {bank.version}", "items": rows})
+            rows.append(
+                {
+                    "n": number,
+                    "item": item.id,
+                    "tags": dict(item.tags),
+                    "stem": text.stem,
+                    "options": [text.options[i] for i in form_item.option_order],
+                    "key": key,
+                }
+            )
+        out.append(
+            {
+                "exam": exam.id,
+                "part": part.id,
+                "candidate": args.candidate,
+                "bank": f"{bank.id} {bank.version}",
+                "items": rows,
+            }
+        )
     if args.json:
         print(json.dumps(out, ensure_ascii=False, indent=2))
         return 0
     for part_form in out:
-        print(f"# {part_form['exam']} / {part_form['part']} / {part_form['candidate']} "
-              f"({part_form['bank']})")
+        print(
+            f"# {part_form['exam']} / {part_form['part']} / {part_form['candidate']} "
+            f"({part_form['bank']})"
+        )
         for row in part_form["items"]:
             letters = "ABCDEFGH"
             print(f"{row['n']:3}. [{row['item']}] {row['stem']}")
@@ -230,8 +281,10 @@ def _audit_verify(args: argparse.Namespace) -> int:
     except JournalError as error:
         print(f"TAMPERED: {error}", file=sys.stderr)
         return 1
-    print(f"intact: {report.events} events over {report.sittings} sittings; "
-          f"head {report.head.seq} {report.head.chain.hex()}; merkle root {report.root.hex()}")
+    print(
+        f"intact: {report.events} events over {report.sittings} sittings; "
+        f"head {report.head.seq} {report.head.chain.hex()}; merkle root {report.root.hex()}"
+    )
     return 0
 
 

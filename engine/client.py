@@ -20,7 +20,7 @@ import websockets
 from websockets.asyncio.client import ClientConnection, connect
 
 from engine import wire
-from engine.exceptions import ExamhallError, RequestError
+from engine.exceptions import ExamhallError, ProtocolError, RequestError
 
 
 class ClientError(ExamhallError):
@@ -108,12 +108,17 @@ class CandidateClient:
     async def connect(self) -> wire.Welcome:
         """Open the socket and say hello; resends unacknowledged answers on a resume."""
         self._ws = await connect(
-            ws_url(self.base_url), open_timeout=self.open_timeout_s, compression=None,
+            ws_url(self.base_url),
+            open_timeout=self.open_timeout_s,
+            compression=None,
             max_size=8 * 1024 * 1024,
         )
         self.close_code = None
-        await self._send(wire.Hello(wire.PROTOCOL_VERSION, self.token, self.part, "examhall.client"))
-        first = wire.parse(await self._ws.recv())
+        self._events = asyncio.Queue()  # next_message waits for what this connection brings
+        await self._send(
+            wire.Hello(wire.PROTOCOL_VERSION, self.token, self.part, "examhall.client")
+        )
+        first = wire.parse(await self._ws.recv(decode=False), max_bytes=wire.MAX_SERVER_FRAME_BYTES)
         if isinstance(first, wire.Error):
             await self._wait_closed()
             raise ClientError(first.code, first.message, first.close_code)
@@ -174,9 +179,12 @@ class CandidateClient:
             async for frame in self._ws:
                 if isinstance(frame, str):
                     continue
-                self._dispatch(wire.parse(frame))
+                self._dispatch(wire.parse(frame, max_bytes=wire.MAX_SERVER_FRAME_BYTES))
         except websockets.ConnectionClosed:
             pass
+        except ProtocolError as error:
+            self.view.errors.append(wire.Error(error.code, f"from the server: {error.message}"))
+            await self._ws.close(wire.CloseCode.PROTOCOL, "bad frame from the server")
         finally:
             self.close_code = self._ws.close_code
             failure = ClientError("disconnected", "the connection closed", self.close_code)
@@ -231,8 +239,10 @@ class CandidateClient:
     # -- the candidate's moves ---------------------------------------------------------------
 
     async def start(self, language: str) -> wire.FormOut:
+        """Start the part; returns the form once it and the first clock have arrived."""
         await self._send(wire.Start(language))
         form = await self.next_message(wire.FormOut)
+        await self.next_message(wire.Clock)
         assert isinstance(form, wire.FormOut)
         return form
 

@@ -48,7 +48,9 @@ class SchemeRegistry:
             except PluginError:
                 raise
             except Exception as error:
-                raise PluginError(plugin_name, f"failed to register its schemes: {error!r}") from error
+                raise PluginError(
+                    plugin_name, f"failed to register its schemes: {error!r}"
+                ) from error
 
     def _add(self, scheme: object, plugin_name: str) -> None:
         if not isinstance(scheme, Scheme):
@@ -85,9 +87,7 @@ class SchemeRegistry:
         return results
 
 
-def check_results(
-    plugin: str, part: Part, matrix: ResponseMatrix, results: object
-) -> None:
+def check_results(plugin: str, part: Part, matrix: ResponseMatrix, results: object) -> None:
     if not isinstance(results, list) or not all(isinstance(r, PartResult) for r in results):
         raise PluginError(plugin, "score_part must return a list of PartResult")
     returned = [result.candidate_id for result in results]
@@ -101,7 +101,9 @@ def check_results(
     for result in results:
         for label, value in (("score", result.score), ("max_score", result.max_score)):
             if not isinstance(value, int | float) or not math.isfinite(value):
-                raise PluginError(plugin, f"{label} {value!r} for {result.candidate_id} is not a number")
+                raise PluginError(
+                    plugin, f"{label} {value!r} for {result.candidate_id} is not a number"
+                )
         if not 0 <= result.score <= result.max_score:
             raise PluginError(
                 plugin,

@@ -31,13 +31,15 @@ class ResponseMatrix:
 
     @property
     def correct(self) -> npt.NDArray[np.bool_]:
-        return self.choices == self.keys[np.newaxis, :]
+        return np.asarray(self.choices == self.keys[np.newaxis, :])
 
     @property
     def on_form(self) -> npt.NDArray[np.bool_]:
-        return self.choices != NOT_ON_FORM
+        return np.asarray(self.choices != NOT_ON_FORM)
 
-    def group_counts(self, dimension: str) -> dict[str, tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]]:
+    def group_counts(
+        self, dimension: str
+    ) -> dict[str, tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]]:
         """Per tag value: (correct per candidate, items on the form per candidate)."""
         labels = self.tags[dimension]
         correct, on_form = self.correct, self.on_form

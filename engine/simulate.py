@@ -86,7 +86,8 @@ async def simulate(
     roster = roster[:candidates]
     if len(roster) < candidates:
         raise ClientError(
-            "roster_short", f"only {len(roster)} unused access codes for {exam_id}, {candidates} asked"
+            "roster_short",
+            f"only {len(roster)} unused access codes for {exam_id}, {candidates} asked",
         )
     tally = _Tally()
     gate = asyncio.Semaphore(concurrency)
@@ -94,7 +95,9 @@ async def simulate(
 
     async def one(index: int, code: str) -> None:
         async with gate:
-            await _candidate(base_url, code, random.Random(seed * 1_000_003 + index), think_s, tally)
+            await _candidate(
+                base_url, code, random.Random(seed * 1_000_003 + index), think_s, tally
+            )
 
     await asyncio.gather(*(one(i, code) for i, (_, code) in enumerate(roster)))
     latencies = sorted(tally.latencies)
@@ -138,7 +141,7 @@ async def _candidate(
             await _take_part(client, signed["exam"]["languages"], rng, think_s, tally)
         except ClientError as error:
             tally.errors[error.code] += 1
-        except (OSError, TimeoutError, asyncio.TimeoutError) as error:
+        except (OSError, TimeoutError) as error:
             tally.errors[type(error).__name__] += 1
         finally:
             await client.close()

@@ -188,7 +188,9 @@ class Sitting:
         return SittingEvent(self.id, kind, now, data)
 
     def check_in(self, now: float, *, by: str) -> SittingEvent:
-        self.snapshot = replace(self.snapshot, state=self._move(Trigger.CHECK_IN), checked_in_at=now)
+        self.snapshot = replace(
+            self.snapshot, state=self._move(Trigger.CHECK_IN), checked_in_at=now
+        )
         return self._event("checked-in", now, by=by)
 
     def start(self, now: float, *, language: str) -> SittingEvent:
@@ -243,7 +245,10 @@ class Sitting:
         self._answers_by_seq[seq] = record
         self.snapshot = replace(self.snapshot, last_seq=seq)
         return SittingEvent(
-            self.id, "answer", now, {"seq": seq, "item": item_id, "choice": choice, "flag": flagged},
+            self.id,
+            "answer",
+            now,
+            {"seq": seq, "item": item_id, "choice": choice, "flag": flagged},
             answer=record,
         )
 
@@ -299,9 +304,7 @@ class Sitting:
         target = self._move(Trigger.MARK_NO_SHOW)
         return self._close(target, now, "did not appear in time", "no-show", by=by)
 
-    def _close(
-        self, target: State, at: float, reason: str, kind: str, **data: Any
-    ) -> SittingEvent:
+    def _close(self, target: State, at: float, reason: str, kind: str, **data: Any) -> SittingEvent:
         snap = self.snapshot
         paused_total = snap.paused_total_s
         if snap.paused_at is not None:

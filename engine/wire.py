@@ -24,7 +24,7 @@ from engine.exceptions import ProtocolError
 
 PROTOCOL_VERSION = 1
 MAX_FRAME_BYTES = 64 * 1024
-"""Client frames larger than this are refused with close code 1009 (the socket layer enforces it)."""
+"""Larger client frames are refused with close code 1009 (the socket layer enforces it)."""
 
 
 class CloseCode:
@@ -247,9 +247,10 @@ class Error(Message):
 
 # -- encoding ------------------------------------------------------------------------------------
 
+MAX_SERVER_FRAME_BYTES = 16 * 1024 * 1024
+"""What a client accepts from the server: a whole form of a large part fits."""
+
 _unpacker_limits: dict[str, int] = {
-    "max_str_len": MAX_FRAME_BYTES,
-    "max_bin_len": MAX_FRAME_BYTES,
     "max_array_len": 10_000,
     "max_map_len": 1_000,
     "max_ext_len": 0,
@@ -274,12 +275,28 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def parse(frame: bytes | bytearray | memoryview, *, allowed: frozenset[str] | None = None) -> Message:
-    """Decode and check one frame; `allowed` limits the types a side accepts."""
-    if len(frame) > MAX_FRAME_BYTES:
-        raise ProtocolError(f"frame of {len(frame)} bytes exceeds {MAX_FRAME_BYTES}", code="too_big")
+def parse(
+    frame: bytes | bytearray | memoryview,
+    *,
+    allowed: frozenset[str] | None = None,
+    max_bytes: int = MAX_FRAME_BYTES,
+) -> Message:
+    """Decode and check one frame; `allowed` limits the types a side accepts.
+
+    The default size limit is the server's for client frames; clients pass
+    `MAX_SERVER_FRAME_BYTES` for what the server sends.
+    """
+    if len(frame) > max_bytes:
+        raise ProtocolError(f"frame of {len(frame)} bytes exceeds {max_bytes}", code="too_big")
     try:
-        body = msgpack.unpackb(frame, raw=False, strict_map_key=True, **_unpacker_limits)
+        body = msgpack.unpackb(
+            frame,
+            raw=False,
+            strict_map_key=True,
+            max_str_len=max_bytes,
+            max_bin_len=max_bytes,
+            **_unpacker_limits,
+        )
     except Exception as error:  # msgpack raises several unrelated types for bad input
         reason = str(error) or type(error).__name__
         raise ProtocolError(f"not valid msgpack: {reason}", code="malformed") from None

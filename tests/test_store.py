@@ -24,8 +24,9 @@ async def store(tmp_path: Path):  # type: ignore[no-untyped-def]
 
 
 def snapshot(n: int, last_seq: int = 0) -> Snapshot:
-    return Snapshot(f"e/c{n}/p", "e", f"c{n}", "p", 60.0, State.RUNNING, "kk", 1.0, 2.0,
-                    last_seq=last_seq)
+    return Snapshot(
+        f"e/c{n}/p", "e", f"c{n}", "p", 60.0, State.RUNNING, "kk", 1.0, 2.0, last_seq=last_seq
+    )
 
 
 def answer_event(n: int, seq: int) -> SittingEvent:

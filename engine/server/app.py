@@ -107,8 +107,9 @@ def _append_codes(path: Path, candidates: list[Candidate], codes: dict[str, str]
         if is_new:
             writer.writerow(["candidate", "full_name", "site", "code"])
         for candidate in candidates:
-            writer.writerow([candidate.id, candidate.full_name, candidate.site_id,
-                             codes[candidate.id]])
+            writer.writerow(
+                [candidate.id, candidate.full_name, candidate.site_id, codes[candidate.id]]
+            )
         handle.flush()
         os.fsync(handle.fileno())
 
@@ -134,5 +135,6 @@ async def _ticker(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _close_sockets(app: web.Application) -> None:
-    for ws in list(app[keys.SOCKETS]):
+    sockets: weakref.WeakSet[web.WebSocketResponse] = app[keys.SOCKETS]
+    for ws in list(sockets):
         await ws.close(code=wire.CloseCode.GOING_AWAY, message=b"server shutting down")

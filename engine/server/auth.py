@@ -53,7 +53,13 @@ class TokenIssuer:
     def issue(self, *, subject: str, exam_id: str, role: str, now: float) -> tuple[str, float]:
         expires_at = now + self.ttl_s
         token = jwt.encode(
-            {"sub": subject, "exam": exam_id, "role": role, "iat": int(now), "exp": int(expires_at)},
+            {
+                "sub": subject,
+                "exam": exam_id,
+                "role": role,
+                "iat": int(now),
+                "exp": int(expires_at),
+            },
             self._secret,
             algorithm=self.ALGORITHM,
         )

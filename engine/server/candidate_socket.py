@@ -7,6 +7,7 @@ open; a broken frame or a bad token closes it with the code `wire.CloseCode` nam
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 from aiohttp import WSMessage, WSMsgType, web
@@ -70,7 +71,8 @@ async def _greet(
         frame = await ws.receive(timeout=timeout_s)
     except TimeoutError:
         await _refuse(
-            ws, ProtocolError("no hello within the time allowed", code="hello_timeout"),
+            ws,
+            ProtocolError("no hello within the time allowed", code="hello_timeout"),
             close_code=wire.CloseCode.HELLO_TIMEOUT,
         )
         return None
@@ -115,14 +117,17 @@ async def _serve(
             if error.close_code is not None:
                 raise
             seq = msg.seq if isinstance(msg, wire.Answer) else None
-            await ws.send_bytes(wire.serialize(wire.Error(error.code, error.message, seq)))
+            with contextlib.suppress(ConnectionError):
+                await ws.send_bytes(wire.serialize(wire.Error(error.code, error.message, seq)))
 
 
 async def _dispatch(
     ws: web.WebSocketResponse, hall: Hall, live: LiveSitting, msg: wire.Message
 ) -> None:
     if isinstance(msg, wire.Answer):
-        await ws.send_bytes(wire.serialize(await hall.answer(live, msg)))
+        ack = await hall.answer(live, msg)
+        if ack is not None:
+            await ws.send_bytes(wire.serialize(ack))
     elif isinstance(msg, wire.Ping):
         await ws.send_bytes(wire.serialize(hall.pong(live, msg)))
     elif isinstance(msg, wire.Start):
@@ -164,4 +169,3 @@ async def _refuse_internal(ws: web.WebSocketResponse) -> None:
         RequestError("the server failed; reconnect to resume", code="server_error"),
         close_code=wire.CloseCode.SERVER_ERROR,
     )
-

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.resources import bundled_banks_dir
@@ -12,8 +12,8 @@ from engine.wire import MAX_FRAME_BYTES
 @dataclass(frozen=True, slots=True)
 class ServerConfig:
     data_dir: Path
-    banks_dir: Path = bundled_banks_dir()
-    exams_dir: Path = bundled_banks_dir() / "exams"
+    banks_dir: Path = field(default_factory=bundled_banks_dir)
+    exams_dir: Path = field(default_factory=lambda: bundled_banks_dir() / "exams")
     demo: bool = False
     """Expose the demo roster (unused access codes) to anyone: never in production."""
     token_ttl_s: float = 12 * 3600

@@ -8,6 +8,7 @@ reached through the small `Link` interface, so the hall does not know about aioh
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -138,7 +139,9 @@ class Hall:
         redemption = await self.store.redeem_code(hash_code(access_code), self.now())
         runtime = self.exams.get(redemption.exam_id)
         if runtime is None:
-            raise AuthError("this access code belongs to an exam that is not running", code="bad_code")
+            raise AuthError(
+                "this access code belongs to an exam that is not running", code="bad_code"
+            )
         candidate = runtime.candidates[redemption.candidate_id]
         token, expires_at = self.tokens.issue(
             subject=candidate.id, exam_id=runtime.exam.id, role="candidate", now=self.now()
@@ -236,15 +239,18 @@ class Hall:
         await self._send(live, self.form_message(live))
         await self._send(live, self.clock_message(live))
 
-    async def answer(self, live: LiveSitting, msg: wire.Answer) -> wire.Ack:
-        """Record an answer and return its acknowledgement once it is durable."""
+    async def answer(self, live: LiveSitting, msg: wire.Answer) -> wire.Ack | None:
+        """Record an answer and return its acknowledgement once it is durable.
+
+        None when it came too late: the refusal is sent and the sitting closed here.
+        """
         try:
             event = live.sitting.answer(
                 seq=msg.seq, item_id=msg.item, shown=msg.choice, flagged=msg.flagged, now=self.now()
             )
         except TooLate as refusal:
-            await self._refuse_late(live, refusal, {"seq": msg.seq, "item": msg.item})
-            raise
+            await self._refuse_late(live, refusal, {"seq": msg.seq, "item": msg.item}, msg.seq)
+            return None
         if event is None:
             if live.last_commit is not None:
                 await asyncio.shield(live.last_commit)
@@ -256,17 +262,18 @@ class Hall:
         try:
             event = live.sitting.submit(self.now())
         except TooLate as refusal:
-            await self._refuse_late(live, refusal, {"submit": True})
-            raise
+            await self._refuse_late(live, refusal, {"submit": True}, None)
+            return
         await self._close(live, event)
 
     async def _refuse_late(
-        self, live: LiveSitting, refusal: TooLate, what: dict[str, Any]
+        self, live: LiveSitting, refusal: TooLate, what: dict[str, Any], seq: int | None
     ) -> None:
-        """Log the refused frame, then close the sitting at its deadline (KZ-6)."""
+        """Log the refused frame, tell the candidate, then close at the deadline (KZ-6)."""
         at = self.now()
         refused = SittingEvent(live.sitting.id, "refused", at, {**what, "reason": refusal.message})
         await self._persist(live, refused)
+        await self._send(live, wire.Error(refusal.code, refusal.message, seq))
         if live.sitting.state is State.RUNNING:
             await self.expire(live)
 
@@ -333,8 +340,9 @@ class Hall:
         try:
             if sitting.state is State.TERMINATED:
                 scheme = self.schemes.get(exam.scheme)
-                outcome = scheme.annulled(exam, part, sitting.snapshot.candidate_id,
-                                          sitting.snapshot.close_reason)
+                outcome = scheme.annulled(
+                    exam, part, sitting.snapshot.candidate_id, sitting.snapshot.close_reason
+                )
             else:
                 answers = {a.item_id: a.choice for a in sitting.answers.values()}
                 matrix = build_matrix(live.bank, [(sitting.form, answers)])
@@ -442,7 +450,5 @@ class Hall:
 
 async def _quietly(awaitable: Any) -> None:
     """Send or close on a link that may already be gone; a dead peer is not our error."""
-    try:
+    with contextlib.suppress(ConnectionError, RuntimeError):
         await awaitable
-    except (ConnectionError, RuntimeError):
-        pass

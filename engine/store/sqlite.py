@@ -103,7 +103,9 @@ class SQLiteStore:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         connection = connect(self.path)
         connection.executescript(SCHEMA)
-        row = connection.execute("SELECT seq, chain FROM journal ORDER BY seq DESC LIMIT 1").fetchone()
+        row = connection.execute(
+            "SELECT seq, chain FROM journal ORDER BY seq DESC LIMIT 1"
+        ).fetchone()
         if row:
             self._head = journal.Head(row[0], bytes(row[1]))
         self._thread = threading.Thread(
@@ -176,21 +178,35 @@ class SQLiteStore:
             else:
                 pending.future.set_exception(value)
 
-    async def _submit(self, job: Callable[[sqlite3.Connection], T]) -> T:
+    async def run(self, job: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `job(connection)` on the writer thread inside the next group commit.
+
+        The result is returned once the commit is durable. Modules that keep their own tables
+        (results, appeals, fixation) use this and `append_event`, never a connection of their own.
+        """
         if self._thread is None:
             raise StoreError("the store is not open")
         future: Future[T] = Future()
         self._queue.put(_Pending(job, future))
         return await asyncio.wrap_future(future)
 
-    def _append(
+    def append_event(
         self, connection: sqlite3.Connection, sitting_id: str, kind: str, at: float, data: Any
     ) -> int:
+        """Add an event to the journal; call only from inside a `run` job."""
         entry = journal.make_entry(self._head.chain, self._head.seq + 1, sitting_id, kind, at, data)
         connection.execute(
             "INSERT INTO journal (seq, sitting_id, kind, at, body, leaf, chain) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (entry.seq, entry.sitting_id, entry.kind, entry.at, entry.body, entry.leaf, entry.chain),
+            (
+                entry.seq,
+                entry.sitting_id,
+                entry.kind,
+                entry.at,
+                entry.body,
+                entry.leaf,
+                entry.chain,
+            ),
         )
         self._head = journal.Head(entry.seq, entry.chain)
         return entry.seq
@@ -206,7 +222,7 @@ class SQLiteStore:
             connection.execute("INSERT INTO meta VALUES ('token-secret', ?)", (secret,))
             return secret
 
-        return await self._submit(job)
+        return await self.run(job)
 
     async def register_exam(
         self, exam_id: str, candidates: Sequence[Candidate], code_hashes: dict[str, str]
@@ -218,19 +234,26 @@ class SQLiteStore:
             else:
                 secret = secrets.token_bytes(32)
                 connection.execute("INSERT INTO exams VALUES (?, ?)", (exam_id, secret))
-                self._append(connection, "", "exam-registered", 0.0, {"exam": exam_id})
+                self.append_event(connection, "", "exam-registered", 0.0, {"exam": exam_id})
             connection.executemany(
                 "INSERT OR IGNORE INTO candidates (exam_id, id, full_name, site_id, office, "
                 "document, code_hash) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [
-                    (exam_id, c.id, c.full_name, c.site_id, c.office, c.document,
-                     code_hashes.get(c.id))
+                    (
+                        exam_id,
+                        c.id,
+                        c.full_name,
+                        c.site_id,
+                        c.office,
+                        c.document,
+                        code_hashes.get(c.id),
+                    )
                     for c in candidates
                 ],
             )
             return secret
 
-        return await self._submit(job)
+        return await self.run(job)
 
     async def known_candidates(self, exam_id: str) -> set[str]:
         def job(connection: sqlite3.Connection) -> set[str]:
@@ -239,7 +262,7 @@ class SQLiteStore:
             )
             return {row[0] for row in rows}
 
-        return await self._submit(job)
+        return await self.run(job)
 
     async def redeem_code(self, code_hash: str, now: float) -> Redemption:
         def job(connection: sqlite3.Connection) -> Redemption:
@@ -258,7 +281,7 @@ class SQLiteStore:
             )
             return Redemption(row[0], row[1])
 
-        return await self._submit(job)
+        return await self.run(job)
 
     async def unused_codes(self, exam_id: str) -> set[str]:
         def job(connection: sqlite3.Connection) -> set[str]:
@@ -267,7 +290,7 @@ class SQLiteStore:
             )
             return {row[0] for row in rows}
 
-        return await self._submit(job)
+        return await self.run(job)
 
     async def load_sitting(self, sitting_id: str) -> StoredSitting | None:
         def job(connection: sqlite3.Connection) -> StoredSitting | None:
@@ -276,7 +299,7 @@ class SQLiteStore:
             ).fetchone()
             return None if row is None else _stored(connection, row)
 
-        return await self._submit(job)
+        return await self.run(job)
 
     async def open_sittings(self) -> list[StoredSitting]:
         def job(connection: sqlite3.Connection) -> list[StoredSitting]:
@@ -285,11 +308,13 @@ class SQLiteStore:
             ).fetchall()
             return [_stored(connection, row) for row in rows]
 
-        return await self._submit(job)
+        return await self.run(job)
 
     async def record(self, event: SittingEvent, snapshot: Snapshot) -> int:
         def job(connection: sqlite3.Connection) -> int:
-            seq = self._append(connection, event.sitting_id, event.kind, event.at, dict(event.data))
+            seq = self.append_event(
+                connection, event.sitting_id, event.kind, event.at, dict(event.data)
+            )
             values = _snapshot_row(snapshot)
             connection.execute(
                 f"INSERT OR REPLACE INTO sittings ({SNAPSHOT_COLUMNS}) "
@@ -300,21 +325,28 @@ class SQLiteStore:
             if answer is not None:
                 connection.execute(
                     "INSERT INTO answers VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (event.sitting_id, answer.seq, answer.item_id, answer.choice,
-                     int(answer.flagged), answer.at, seq),
+                    (
+                        event.sitting_id,
+                        answer.seq,
+                        answer.item_id,
+                        answer.choice,
+                        int(answer.flagged),
+                        answer.at,
+                        seq,
+                    ),
                 )
             return seq
 
-        return await self._submit(job)
+        return await self.run(job)
 
     async def save_result(self, sitting_id: str, result: dict[str, Any], at: float) -> None:
         body = json.dumps(result, ensure_ascii=False, sort_keys=True)
 
         def job(connection: sqlite3.Connection) -> None:
             connection.execute("INSERT OR REPLACE INTO results VALUES (?, ?)", (sitting_id, body))
-            self._append(connection, sitting_id, "result", at, {"result": body})
+            self.append_event(connection, sitting_id, "result", at, {"result": body})
 
-        await self._submit(job)
+        await self.run(job)
 
     async def load_result(self, sitting_id: str) -> dict[str, Any] | None:
         def job(connection: sqlite3.Connection) -> dict[str, Any] | None:
@@ -323,7 +355,7 @@ class SQLiteStore:
             ).fetchone()
             return None if row is None else dict(json.loads(row[0]))
 
-        return await self._submit(job)
+        return await self.run(job)
 
 
 def _snapshot_row(snapshot: Snapshot) -> tuple[Any, ...]:
@@ -333,9 +365,21 @@ def _snapshot_row(snapshot: Snapshot) -> tuple[Any, ...]:
 
 
 _SNAPSHOT_FIELDS = (
-    "sitting_id", "exam_id", "candidate_id", "part_id", "state", "language", "time_limit_s",
-    "checked_in_at", "started_at", "extra_s", "paused_total_s", "paused_at", "closed_at",
-    "close_reason", "last_seq",
+    "sitting_id",
+    "exam_id",
+    "candidate_id",
+    "part_id",
+    "state",
+    "language",
+    "time_limit_s",
+    "checked_in_at",
+    "started_at",
+    "extra_s",
+    "paused_total_s",
+    "paused_at",
+    "closed_at",
+    "close_reason",
+    "last_seq",
 )
 
 
@@ -361,8 +405,9 @@ def read_journal(path: Path) -> Iterator[journal.Entry]:
         for row in connection.execute(
             "SELECT seq, sitting_id, kind, at, body, leaf, chain FROM journal ORDER BY seq"
         ):
-            yield journal.Entry(row[0], row[1], row[2], row[3], bytes(row[4]), bytes(row[5]),
-                                bytes(row[6]))
+            yield journal.Entry(
+                row[0], row[1], row[2], row[3], bytes(row[4]), bytes(row[5]), bytes(row[6])
+            )
     finally:
         connection.close()
 

@@ -74,9 +74,8 @@ async def start_server(
 
     async def start(**overrides: Any) -> Running:
         banks, exams = catalog
-        config = ServerConfig(
-            data_dir=tmp_path / "data", banks_dir=banks, exams_dir=exams, **overrides
-        )
+        settings: dict[str, Any] = {"banks_dir": banks, "exams_dir": exams, **overrides}
+        config = ServerConfig(data_dir=tmp_path / "data", **settings)
         server = TestServer(create_app(config), host="127.0.0.1")
         await server.start_server()
         servers.append(server)

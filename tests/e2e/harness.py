@@ -21,8 +21,7 @@ identity_document = "iin"
 id = "main"
 title = {{ kk = "Негізгі бөлім", ru = "Основная часть" }}
 bank = "test-bank"
-minutes = {minutes}
-warnings_minutes = {warnings}
+{time}
 [parts.blueprint]
 dimension = "act"
 counts = {{ prosecutor-office = 4, anti-corruption = 4, ethics-code = 4 }}
@@ -36,7 +35,7 @@ generate = {candidates}
 """
 
 
-def write_test_catalog(root: Path, *, short_seconds: float = 4.0) -> tuple[Path, Path]:
+def write_test_catalog(root: Path, *, short_seconds: int = 4) -> tuple[Path, Path]:
     """Banks and exams: `t-exam` (90 minutes) and `t-short` (a few seconds, for deadlines)."""
     banks = root / "banks"
     write_synthetic_bank(
@@ -51,12 +50,14 @@ def write_test_catalog(root: Path, *, short_seconds: float = 4.0) -> tuple[Path,
     exams = banks / "exams"
     exams.mkdir()
     (exams / "t-exam.toml").write_text(
-        EXAM_TEMPLATE.format(exam_id="t-exam", minutes=90, warnings="[15, 5, 1]", candidates=60),
+        EXAM_TEMPLATE.format(exam_id="t-exam", time="minutes = 90", candidates=60),
         encoding="utf-8",
     )
     (exams / "t-short.toml").write_text(
         EXAM_TEMPLATE.format(
-            exam_id="t-short", minutes=short_seconds / 60, warnings=f"[{1.5 / 60}]", candidates=20
+            exam_id="t-short",
+            time=f"seconds = {short_seconds}\nwarnings_seconds = [2]",
+            candidates=20,
         ),
         encoding="utf-8",
     )

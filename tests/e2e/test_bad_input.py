@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import AsyncIterator
 
 import jwt
 import msgpack
 import pytest
+import websockets
 from websockets.asyncio.client import connect
 
 from engine import wire
@@ -36,10 +38,14 @@ async def check_unaffected(client: CandidateClient) -> None:
 
 async def raw_exchange(running: Running, *frames: bytes | str) -> tuple[list[wire.Message], int]:
     """Send frames on a fresh socket; return what came back and the close code."""
+    received: list[wire.Message] = []
     async with connect(ws_url(running.url), max_size=None) as ws:
-        for frame in frames:
-            await ws.send(frame)
-        received = [wire.parse(frame) async for frame in ws if isinstance(frame, bytes)]
+        with contextlib.suppress(websockets.ConnectionClosed):
+            for frame in frames:
+                await ws.send(frame)
+            async for reply in ws:
+                if isinstance(reply, bytes):
+                    received.append(wire.parse(reply))
     assert ws.close_code is not None
     return received, ws.close_code
 
@@ -100,7 +106,7 @@ async def test_a_forged_token_for_another_candidate_closes_with_4401(
 ) -> None:
     claims = jwt.decode(bystander.token, options={"verify_signature": False})
     claims["sub"] = "t-exam-00002"
-    forged = jwt.encode(claims, b"not the server's secret", algorithm="HS256")
+    forged = jwt.encode(claims, b"not the server secret, 32 bytes!", algorithm="HS256")
     received, close_code = await raw_exchange(
         running, wire.serialize(wire.Hello(1, forged, "main"))
     )
@@ -203,8 +209,12 @@ def _journal_kinds(running: Running) -> list[str]:
 
     path = running.config.data_dir / SQLiteStore.FILE_NAME
     with sqlite3.connect(path) as connection:
-        return [row[0] for row in connection.execute(
-            "SELECT kind FROM journal WHERE sitting_id != '' ORDER BY seq")]
+        return [
+            row[0]
+            for row in connection.execute(
+                "SELECT kind FROM journal WHERE sitting_id != '' ORDER BY seq"
+            )
+        ]
 
 
 async def test_a_second_submit_finds_the_sitting_closed(

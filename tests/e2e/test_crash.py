@@ -26,7 +26,7 @@ from engine.client import CandidateClient, ClientError, sign_in
 from engine.store.sqlite import SQLiteStore, read_journal
 from tests.e2e.harness import Codes, write_test_catalog
 
-SHORT_SECONDS = 6.0
+SHORT_SECONDS = 6
 
 
 def free_port() -> int:
@@ -43,9 +43,20 @@ class ServerProcess:
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "engine.cli", "serve", "--data", str(self.data),
-             "--banks", str(self.banks), "--port", str(self.port)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                sys.executable,
+                "-m",
+                "engine.cli",
+                "serve",
+                "--data",
+                str(self.data),
+                "--banks",
+                str(self.banks),
+                "--port",
+                str(self.port),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -109,8 +120,11 @@ async def test_sigkill_loses_no_acknowledged_answer_and_no_deadline(server: Serv
     server.kill()
     stop.set()
     await asyncio.gather(*workers)
-    acked = {(c.view.welcome.sitting, seq): a for c in [*clients, short]  # type: ignore[union-attr]
-             for seq, a in c.acked.items()}
+    acked = {
+        (c.view.welcome.sitting, seq): a
+        for c in [*clients, short]  # type: ignore[union-attr]
+        for seq, a in c.acked.items()
+    }
     assert len(acked) > 100, "the candidates got answers acknowledged before the kill"
 
     await asyncio.sleep(max(0.0, short_deadline - time.time() + 0.5))  # passes while down
@@ -120,13 +134,15 @@ async def test_sigkill_loses_no_acknowledged_answer_and_no_deadline(server: Serv
         stored = {
             (sitting, seq): item
             for sitting, seq, item in connection.execute(
-                "SELECT sitting_id, seq, item_id FROM answers")
+                "SELECT sitting_id, seq, item_id FROM answers"
+            )
         }
         sittings = {
             row[0]: row[1:]
             for row in connection.execute(
                 "SELECT id, state, started_at + time_limit_s + extra_s + paused_total_s, closed_at "
-                "FROM sittings")
+                "FROM sittings"
+            )
         }
     missing = [key for key, answer in acked.items() if stored.get(key) != answer.item]
     assert missing == [], f"{len(missing)} acknowledged answers lost"
