@@ -11,11 +11,13 @@ import asyncio
 import itertools
 import json
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 import websockets
 from websockets.asyncio.client import ClientConnection, connect
 
@@ -68,6 +70,7 @@ class SittingView:
     clock: wire.Clock | None = None
     clock_received_at: float = 0.0
     closed: wire.Closed | None = None
+    status: wire.Status | None = None
     warnings: list[wire.TimeWarning] = field(default_factory=list)
     notices: list[wire.Notice] = field(default_factory=list)
     errors: list[wire.Error] = field(default_factory=list)
@@ -224,6 +227,8 @@ class CandidateClient:
             view.notices.append(msg)
         elif isinstance(msg, wire.Closed):
             view.closed = msg
+        elif isinstance(msg, wire.Status):
+            view.status = msg
         if self.on_message is not None:
             self.on_message(msg)
         self._events.put_nowait(msg)
@@ -237,6 +242,18 @@ class CandidateClient:
                     return msg
 
     # -- the candidate's moves ---------------------------------------------------------------
+
+    async def wait_admitted(self, timeout_s: float = 60) -> None:
+        """Until a proctor has admitted this sitting (exams with proctor admission)."""
+        welcome = self.view.welcome
+        if welcome is not None and welcome.state != "scheduled":
+            return
+        async with asyncio.timeout(timeout_s):
+            while True:
+                status = await self.next_message(wire.Status, timeout_s)
+                assert isinstance(status, wire.Status)
+                if status.state == "checked-in":
+                    return
 
     async def start(self, language: str) -> wire.FormOut:
         """Start the part; returns the form once it and the first clock have arrived."""
@@ -305,3 +322,144 @@ def fatal_error(client: CandidateClient) -> RequestError | None:
         if error.fatal:
             return RequestError(error.message, code=error.code)
     return None
+
+
+def staff_sign_in_sync(
+    base_url: str, login: str, password: str, exam: str | None = None
+) -> dict[str, Any]:
+    """POST /api/v1/staff/signin; returns the JSON body (token, role, sites)."""
+    body: dict[str, Any] = {"login": login, "password": password}
+    if exam is not None:
+        body["exam"] = exam
+    request = urllib.request.Request(
+        f"{base_url.rstrip('/')}/api/v1/staff/signin",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return dict(json.load(response))
+    except urllib.error.HTTPError as error:
+        reply = json.load(error)
+        raise ClientError(reply.get("error", "http"), reply.get("message", str(error))) from None
+
+
+async def upload_media(
+    session: aiohttp.ClientSession,
+    base_url: str,
+    token: str,
+    part: str,
+    data: bytes,
+    media_type: str,
+    *,
+    seq: int | None = None,
+) -> dict[str, Any]:
+    """POST a media chunk (with `seq`) or a camera still (without); returns the server's record."""
+    kind = "chunk" if seq is not None else "snapshot"
+    url = f"{base_url.rstrip('/')}/api/v1/media/{part}/{kind}"
+    params = {"seq": str(seq), "client_time": str(time.time())} if seq is not None else {}
+    async with session.post(
+        url,
+        data=data,
+        params=params,
+        headers={"Authorization": f"Bearer {token}", "Content-Type": media_type},
+    ) as response:
+        reply = dict(await response.json())
+        if response.status != 200:
+            raise ClientError(reply.get("error", str(response.status)), reply.get("message", ""))
+        return reply
+
+
+class ProctorClient:
+    """A proctor's (or observer's) connection: the site feed, actions and sitting details."""
+
+    def __init__(self, base_url: str, token: str) -> None:
+        self.base_url = base_url
+        self.token = token
+        self.tiles: dict[str, wire.Tile] = {}
+        self.irregularities: list[wire.Irregularity] = []
+        self.feeds = 0
+        self.close_code: int | None = None
+        self._ws: ClientConnection | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._waiters: dict[int, asyncio.Future[wire.Message]] = {}
+        self._ids = itertools.count(1)
+        self._changed = asyncio.Event()
+
+    async def connect(self, site: str | None = None) -> None:
+        url = ws_url(self.base_url).replace("/ws/candidate", "/ws/proctor")
+        self._ws = await connect(url, compression=None, max_size=wire.MAX_SERVER_FRAME_BYTES)
+        await self._ws.send(wire.serialize(wire.Watch(wire.PROTOCOL_VERSION, self.token, site)))
+        first = wire.parse(await self._ws.recv(decode=False), max_bytes=wire.MAX_SERVER_FRAME_BYTES)
+        if isinstance(first, wire.Error):
+            await self._ws.wait_closed()
+            self.close_code = self._ws.close_code
+            raise ClientError(first.code, first.message, first.close_code)
+        self._dispatch(first)
+        self._reader = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        assert self._ws is not None
+        try:
+            async for frame in self._ws:
+                if isinstance(frame, bytes):
+                    self._dispatch(wire.parse(frame, max_bytes=wire.MAX_SERVER_FRAME_BYTES))
+        except websockets.ConnectionClosed:
+            pass
+        finally:
+            self.close_code = self._ws.close_code
+            for waiter in self._waiters.values():
+                if not waiter.done():
+                    waiter.set_exception(ClientError("disconnected", "the connection closed"))
+
+    def _dispatch(self, msg: wire.Message) -> None:
+        if isinstance(msg, wire.Feed):
+            self.feeds += 1
+            for tile in msg.tiles:
+                self.tiles[tile.sitting] = tile
+            self._changed.set()
+        elif isinstance(msg, wire.Irregularity):
+            self.irregularities.append(msg)
+            self._changed.set()
+        elif isinstance(msg, wire.ActionResult | wire.DetailReply | wire.Pong):
+            waiter = self._waiters.pop(msg.id, None)
+            if waiter is not None and not waiter.done():
+                waiter.set_result(msg)
+
+    async def changed(self, timeout_s: float = 10) -> None:
+        """Until the next feed or irregularity."""
+        self._changed.clear()
+        await asyncio.wait_for(self._changed.wait(), timeout_s)
+
+    async def wait_for(
+        self, predicate: Callable[[ProctorClient], bool], timeout_s: float = 10
+    ) -> None:
+        async with asyncio.timeout(timeout_s):
+            while not predicate(self):
+                await self.changed(timeout_s)
+
+    async def _request(self, msg_id: int, msg: wire.Message) -> wire.Message:
+        assert self._ws is not None
+        waiter: asyncio.Future[wire.Message] = asyncio.get_running_loop().create_future()
+        self._waiters[msg_id] = waiter
+        await self._ws.send(wire.serialize(msg))
+        return await asyncio.wait_for(waiter, 30)
+
+    async def act(self, sitting: str, kind: str, **fields: Any) -> wire.ActionResult:
+        msg_id = next(self._ids)
+        reply = await self._request(msg_id, wire.Action(msg_id, sitting, kind, **fields))
+        assert isinstance(reply, wire.ActionResult)
+        return reply
+
+    async def detail(self, sitting: str) -> wire.DetailReply | wire.ActionResult:
+        msg_id = next(self._ids)
+        reply = await self._request(msg_id, wire.Detail(msg_id, sitting))
+        assert isinstance(reply, wire.DetailReply | wire.ActionResult)
+        return reply
+
+    async def close(self) -> None:
+        if self._ws is not None:
+            await self._ws.close()
+        if self._reader is not None:
+            await asyncio.gather(self._reader, return_exceptions=True)

@@ -32,7 +32,9 @@ from engine.model import (
     Exam,
     LanguageCode,
     Part,
+    Role,
     Site,
+    Staff,
     frozen_map,
 )
 from engine.roster import generate_candidates, iin_problem
@@ -43,7 +45,7 @@ MAX_GENERATED_CANDIDATES = 1_000_000
 CANDIDATE_COLUMNS = ("id", "full_name", "site", "office", "document")
 
 _TOP_REQUIRED = ("exam", "parts", "sites")
-_TOP_OPTIONAL = ("candidates",)
+_TOP_OPTIONAL = ("candidates", "staff")
 _EXAM_REQUIRED = ("id", "title", "scheme", "languages")
 _EXAM_OPTIONAL = ("admission", "identity_document", "settings")
 _PART_REQUIRED = ("id", "title", "bank", "blueprint")
@@ -51,6 +53,8 @@ _PART_OPTIONAL = ("minutes", "seconds", "warnings_minutes", "warnings_seconds", 
 """A part's time is `minutes` or, for drills and tests of the engine itself, `seconds`."""
 _BLUEPRINT_FIELDS = ("dimension", "counts")
 _SITE_FIELDS = ("id", "title")
+_STAFF_REQUIRED = ("login", "name", "role")
+_STAFF_OPTIONAL = ("sites",)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +63,7 @@ class ExamSetup:
 
     exam: Exam
     candidates: tuple[Candidate, ...]
+    staff: tuple[Staff, ...] = ()
 
 
 def load_exam(path: Path, banks: Mapping[str, Bank]) -> ExamSetup:
@@ -138,9 +143,12 @@ def _read_exam(path: Path, banks: Mapping[str, Bank]) -> tuple[ExamSetup | None,
             report,
             problems,
         )
-    if problems or exam is None or candidates is None:
+    staff: tuple[Staff, ...] | None = ()
+    if "staff" in document:
+        staff = _read_staff(document["staff"], exam, report)
+    if problems or exam is None or candidates is None or staff is None:
         return None, problems
-    return ExamSetup(exam, candidates), []
+    return ExamSetup(exam, candidates, staff), []
 
 
 # --- [exam] --------------------------------------------------------------------------------------
@@ -468,6 +476,63 @@ def _read_sites(
             seen.add(site_id)
             sites.append(Site(site_id, frozen_map(title)))
     return tuple(sites) if complete else None
+
+
+# --- [[staff]] ----------------------------------------------------------------------------------
+
+
+def _read_staff(raw: object, exam: Exam | None, file_report: Report) -> tuple[Staff, ...] | None:
+    """Proctors, observers and admins; a proctor or observer needs at least one known site."""
+    if not isinstance(raw, list):
+        file_report(f"staff must be an array of tables ([[staff]]), got {describe(raw)}")
+        return None
+    known_sites = [site.id for site in exam.sites] if exam is not None else None
+    staff: list[Staff] = []
+    complete = True
+    seen: set[str] = set()
+    for position, table in enumerate(raw, start=1):
+        if not isinstance(table, dict):
+            file_report(f"staff #{position} must be a table, got {describe(table)}")
+            complete = False
+            continue
+        raw_login = table.get("login")
+        label = f"staff '{raw_login}'" if isinstance(raw_login, str) else f"staff #{position}"
+
+        def report(reason: str, label: str = label) -> None:
+            file_report(f"{label}: {reason}")
+
+        fields_ok = check_fields(table, report, required=_STAFF_REQUIRED, optional=_STAFF_OPTIONAL)
+        login = check_id(table["login"], "login", report) if "login" in table else None
+        name = check_text(table["name"], "name", report) if "name" in table else None
+        role_text = _read_choice(table.get("role"), "role", [r.value for r in Role], report)
+        sites = _read_staff_sites(table.get("sites", []), known_sites, report)
+        if role_text in (Role.PROCTOR, Role.OBSERVER) and sites == ():
+            report(f"a {role_text} needs at least one site")
+            sites = None
+        if not fields_ok or login is None or name is None or role_text is None or sites is None:
+            complete = False
+        elif login in seen:
+            file_report(f"duplicate staff login '{login}'")
+            complete = False
+        else:
+            seen.add(login)
+            role = Role(role_text)
+            if role is Role.ADMIN and not sites and known_sites is not None:
+                sites = tuple(known_sites)
+            staff.append(Staff(login, exam.id if exam else "", name, role, sites))
+    return tuple(staff) if complete else None
+
+
+def _read_staff_sites(
+    raw: object, known_sites: Sequence[str] | None, report: Report
+) -> tuple[str, ...] | None:
+    if not isinstance(raw, list) or not all(isinstance(site, str) for site in raw):
+        report(f"sites must be a list of site ids, got {describe(raw)}")
+        return None
+    unknown = [site for site in raw if known_sites is not None and site not in known_sites]
+    for site in unknown:
+        report(f"site '{site}' is not a site of this exam")
+    return None if unknown else tuple(raw)
 
 
 # --- [candidates] --------------------------------------------------------------------------------

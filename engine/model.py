@@ -147,6 +147,33 @@ class Candidate:
     document: str = ""
 
 
+class Role(enum.StrEnum):
+    """What a staff member may do; a candidate is not staff."""
+
+    PROCTOR = "proctor"
+    """A working-group member: watches the sittings of their sites and acts on them."""
+    OBSERVER = "observer"
+    """Watches every stage of their sites and never acts (UA-15)."""
+    ADMIN = "admin"
+    """Everything a proctor may, on every site of the exam."""
+
+
+@dataclass(frozen=True, slots=True)
+class Staff:
+    """A proctor, observer or administrator of one exam. Demo staff are fictional."""
+
+    login: str
+    exam_id: str
+    name: str
+    role: Role
+    sites: tuple[str, ...]
+    """The sites this person watches; every site of the exam for an admin."""
+
+    @property
+    def may_act(self) -> bool:
+        return self.role is not Role.OBSERVER
+
+
 @dataclass(frozen=True, slots=True)
 class FormItem:
     """One item of a form; `option_order[shown] == original option index`."""

@@ -9,7 +9,9 @@ hold it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
+import dataclasses
 import json
 import random
 import time
@@ -19,8 +21,17 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import aiohttp
+
 from engine import wire
-from engine.client import CandidateClient, ClientError, sign_in
+from engine.client import (
+    CandidateClient,
+    ClientError,
+    ProctorClient,
+    sign_in,
+    staff_sign_in_sync,
+    upload_media,
+)
 
 
 @dataclass
@@ -36,6 +47,9 @@ class Summary:
     errors: int = 0
     error_codes: dict[str, int] = field(default_factory=dict)
     outcomes: dict[str, int] = field(default_factory=dict)
+    proctor_actions: int = 0
+    fixation_chunks_sent: int = 0
+    fixation_chunks_acked: int = 0
     seconds: float = 0.0
     ack_latency_ms_p50: float | None = None
     ack_latency_ms_p99: float | None = None
@@ -55,6 +69,9 @@ class _Tally:
     acked: int = 0
     lost: int = 0
     reconnects: int = 0
+    proctor_actions: int = 0
+    chunks_sent: int = 0
+    chunks_acked: int = 0
 
 
 def fetch_roster(base_url: str, exam_id: str, limit: int) -> list[tuple[str, str]]:
@@ -63,6 +80,15 @@ def fetch_roster(base_url: str, exam_id: str, limit: int) -> list[tuple[str, str
     with urllib.request.urlopen(url, timeout=60) as response:
         body = json.load(response)
     return [(row["candidate"], row["code"]) for row in body["candidates"]]
+
+
+def fetch_demo_staff(base_url: str, exam_id: str) -> tuple[str, str] | None:
+    """An admin's login and password from a demo server (GET /api/v1/demo/staff)."""
+    url = f"{base_url.rstrip('/')}/api/v1/demo/staff?exam={exam_id}"
+    with urllib.request.urlopen(url, timeout=60) as response:
+        staff = json.load(response)["staff"]
+    admins = [row for row in staff if row["role"] == "admin"]
+    return (admins[0]["login"], admins[0]["password"]) if admins else None
 
 
 def read_roster(path: Path) -> list[tuple[str, str]]:
@@ -80,7 +106,11 @@ async def simulate(
     think_s: float = 0.0,
     concurrency: int = 1000,
     seed: int = 0,
+    proctor: tuple[str, str] | None = None,
+    chunk_every: int = 20,
 ) -> Summary:
+    """Run the candidates; with `proctor` (login, password) also play the proctor who checks
+    identity and admits. On a demo server an admin's credentials are fetched when needed."""
     if roster is None:
         roster = await asyncio.to_thread(fetch_roster, base_url, exam_id, candidates)
     roster = roster[:candidates]
@@ -92,14 +122,42 @@ async def simulate(
     tally = _Tally()
     gate = asyncio.Semaphore(concurrency)
     started = time.perf_counter()
-
-    async def one(index: int, code: str) -> None:
-        async with gate:
-            await _candidate(
-                base_url, code, random.Random(seed * 1_000_003 + index), think_s, tally
+    exam = await asyncio.to_thread(_exam_info, base_url, exam_id)
+    playing: asyncio.Task[None] | None = None
+    desk: ProctorClient | None = None
+    if exam.get("admission") == "proctor":
+        if proctor is None:
+            proctor = await asyncio.to_thread(fetch_demo_staff, base_url, exam_id)
+        if proctor is None:
+            raise ClientError(
+                "no_proctor", f"{exam_id} needs a proctor: give --proctor LOGIN:PASSWORD"
             )
+        signed = await asyncio.to_thread(staff_sign_in_sync, base_url, *proctor, exam_id)
+        desk = ProctorClient(base_url, signed["token"])
+        await desk.connect()
+        playing = asyncio.create_task(_play_proctor(desk, tally))
 
-    await asyncio.gather(*(one(i, code) for i, (_, code) in enumerate(roster)))
+    async with aiohttp.ClientSession() as session:
+
+        async def one(index: int, code: str) -> None:
+            async with gate:
+                await _candidate(
+                    base_url,
+                    code,
+                    random.Random(seed * 1_000_003 + index),
+                    think_s,
+                    tally,
+                    session,
+                    chunk_every,
+                )
+
+        try:
+            await asyncio.gather(*(one(i, code) for i, (_, code) in enumerate(roster)))
+        finally:
+            if playing is not None and desk is not None:
+                playing.cancel()
+                await asyncio.gather(playing, return_exceptions=True)
+                await desk.close()
     latencies = sorted(tally.latencies)
     return Summary(
         exam=exam_id,
@@ -110,6 +168,9 @@ async def simulate(
         answers_acked=tally.acked,
         answers_lost=tally.lost,
         reconnects=tally.reconnects,
+        proctor_actions=tally.proctor_actions,
+        fixation_chunks_sent=tally.chunks_sent,
+        fixation_chunks_acked=tally.chunks_acked,
         errors=sum(tally.errors.values()),
         error_codes=dict(tally.errors),
         outcomes=dict(tally.outcomes),
@@ -126,8 +187,60 @@ def _percentile(sorted_values: list[float], percent: float) -> float | None:
     return round(sorted_values[index] * 1000, 3)
 
 
+def _exam_info(base_url: str, exam_id: str) -> dict[str, Any]:
+    with urllib.request.urlopen(f"{base_url.rstrip('/')}/api/v1/exams/{exam_id}", timeout=60) as r:
+        return dict(json.load(r))
+
+
+async def _play_proctor(desk: ProctorClient, tally: _Tally) -> None:
+    """Check the identity of every candidate who waits, then admit them."""
+    handled: set[str] = set()
+    while True:
+        waiting = [
+            tile
+            for tile in desk.tiles.values()
+            if tile.state == "scheduled" and tile.connected and tile.sitting not in handled
+        ]
+        for tile in waiting:
+            handled.add(tile.sitting)
+            for kind, fields in (("confirm-identity", {"document": tile.document}), ("admit", {})):
+                result = await desk.act(tile.sitting, kind, **fields)
+                tally.proctor_actions += 1
+                if not result.ok:
+                    tally.errors[f"proctor:{result.code}"] += 1
+                    break
+        with contextlib.suppress(TimeoutError):
+            await desk.changed(timeout_s=5)
+
+
+FAKE_WEBM_HEADER = b"\x1a\x45\xdf\xa3"
+FAKE_JPEG_HEADER = b"\xff\xd8\xff\xe0"
+
+
+async def _send_chunk(
+    session: aiohttp.ClientSession,
+    client: CandidateClient,
+    rng: random.Random,
+    seq: int,
+    tally: _Tally,
+) -> None:
+    """A stand-in for a MediaRecorder chunk: the stream header on the first, random bytes after."""
+    body = (FAKE_WEBM_HEADER if seq == 1 else b"") + rng.randbytes(16 * 1024)
+    tally.chunks_sent += 1
+    await upload_media(
+        session, client.base_url, client.token, client.part, body, "video/webm", seq=seq
+    )
+    tally.chunks_acked += 1
+
+
 async def _candidate(
-    base_url: str, code: str, rng: random.Random, think_s: float, tally: _Tally
+    base_url: str,
+    code: str,
+    rng: random.Random,
+    think_s: float,
+    tally: _Tally,
+    session: aiohttp.ClientSession,
+    chunk_every: int,
 ) -> None:
     try:
         signed = await sign_in(base_url, code)
@@ -138,7 +251,9 @@ async def _candidate(
         tally.sittings += 1
         client = CandidateClient(base_url, signed["token"], part["id"])
         try:
-            await _take_part(client, signed["exam"]["languages"], rng, think_s, tally)
+            await _take_part(
+                client, signed["exam"]["languages"], rng, think_s, tally, session, chunk_every
+            )
         except ClientError as error:
             tally.errors[error.code] += 1
         except (OSError, TimeoutError) as error:
@@ -148,9 +263,23 @@ async def _candidate(
 
 
 async def _take_part(
-    client: CandidateClient, languages: list[str], rng: random.Random, think_s: float, tally: _Tally
+    client: CandidateClient,
+    languages: list[str],
+    rng: random.Random,
+    think_s: float,
+    tally: _Tally,
+    session: aiohttp.ClientSession,
+    chunk_every: int,
 ) -> None:
     welcome = await _connect(client, tally)
+    chunk_seq = 1
+    if chunk_every:
+        await _send_chunk(session, client, rng, chunk_seq, tally)
+        still = FAKE_JPEG_HEADER + rng.randbytes(2048)
+        await upload_media(session, client.base_url, client.token, client.part, still, "image/jpeg")
+    if welcome.state == "scheduled":
+        await client.wait_admitted(timeout_s=600)
+        welcome = dataclasses.replace(welcome, state="checked-in")
     if welcome.state == "checked-in":
         form = await client.start(rng.choice(languages))
     else:
@@ -162,6 +291,9 @@ async def _take_part(
             continue
         if think_s:
             await asyncio.sleep(rng.expovariate(1 / think_s))
+        if chunk_every and (len(client.acked) + 1) % chunk_every == 0:
+            chunk_seq += 1
+            await _send_chunk(session, client, rng, chunk_seq, tally)
         choice = rng.randrange(len(item.options))
         sent_at = time.perf_counter()
         tally.sent += 1

@@ -37,6 +37,7 @@ FINAL_STATES = frozenset({State.SUBMITTED, State.EXPIRED, State.TERMINATED, Stat
 
 
 class Trigger(enum.StrEnum):
+    CONFIRM_IDENTITY = "confirm-identity"
     CHECK_IN = "check-in"
     START = "start"
     ANSWER = "answer"
@@ -51,6 +52,8 @@ class Trigger(enum.StrEnum):
 
 S, T = State, Trigger
 TRANSITIONS: Mapping[tuple[State, Trigger], State] = {
+    (S.SCHEDULED, T.CONFIRM_IDENTITY): S.SCHEDULED,
+    (S.CHECKED_IN, T.CONFIRM_IDENTITY): S.CHECKED_IN,
     (S.SCHEDULED, T.CHECK_IN): S.CHECKED_IN,
     (S.SCHEDULED, T.MARK_NO_SHOW): S.NO_SHOW,
     (S.SCHEDULED, T.TERMINATE): S.TERMINATED,
@@ -113,6 +116,11 @@ class Snapshot:
     closed_at: float | None = None
     close_reason: str = ""
     last_seq: int = 0
+    identity_by: str | None = None
+    identity_at: float | None = None
+    disconnected_at: float | None = None
+    lost_s: float = 0.0
+    """Time lost to disconnects while running and not yet given back."""
 
 
 def sitting_id_for(exam_id: str, candidate_id: str, part_id: str) -> str:
@@ -128,8 +136,11 @@ class Sitting:
         form: Form,
         languages: Iterable[str],
         answers: Iterable[AnswerRecord] = (),
+        *,
+        requires_identity: bool = False,
     ) -> None:
         self.snapshot = snapshot
+        self.requires_identity = requires_identity
         self.form = form
         self.languages = tuple(languages)
         history = sorted(answers, key=lambda answer: answer.seq)
@@ -187,11 +198,51 @@ class Sitting:
     def _event(self, kind: str, now: float, **data: Any) -> SittingEvent:
         return SittingEvent(self.id, kind, now, data)
 
+    def confirm_identity(self, now: float, *, by: str, document: str) -> SittingEvent:
+        """A proctor saw the identity document (KZ-3, UA-6); recorded with who and when."""
+        target = self._move(Trigger.CONFIRM_IDENTITY)
+        self.snapshot = replace(self.snapshot, state=target, identity_by=by, identity_at=now)
+        return self._event("identity-confirmed", now, by=by, document=document)
+
     def check_in(self, now: float, *, by: str) -> SittingEvent:
-        self.snapshot = replace(
-            self.snapshot, state=self._move(Trigger.CHECK_IN), checked_in_at=now
-        )
+        target = self._move(Trigger.CHECK_IN)
+        if self.requires_identity and self.snapshot.identity_at is None:
+            raise IllegalTransition(
+                "the candidate's identity must be confirmed before admission",
+                code="identity_required",
+            )
+        self.snapshot = replace(self.snapshot, state=target, checked_in_at=now)
         return self._event("checked-in", now, by=by)
+
+    # -- connection accounting (not state moves: they never refuse) ---------------------------
+
+    def disconnected(self, now: float) -> SittingEvent:
+        """The candidate's connection dropped; while running, the lost time starts counting."""
+        if self.snapshot.state is State.RUNNING and self.snapshot.disconnected_at is None:
+            self.snapshot = replace(self.snapshot, disconnected_at=now)
+        return self._event("disconnected", now, state=self.snapshot.state.value)
+
+    def reconnected(self, now: float) -> SittingEvent:
+        """Back again: the time away while running is added to what the proctor may give back."""
+        away_since = self.snapshot.disconnected_at
+        lost = 0.0
+        if away_since is not None:
+            deadline = self.deadline()
+            until = now if deadline is None else min(now, deadline)
+            lost = max(0.0, until - away_since)
+        self.snapshot = replace(
+            self.snapshot, disconnected_at=None, lost_s=self.snapshot.lost_s + lost
+        )
+        return self._event("reconnected", now, lost_s=round(lost, 3))
+
+    def return_lost_time(self, now: float, *, by: str) -> SittingEvent:
+        """Give back, as extra time, the time measured lost to disconnects."""
+        lost = self.snapshot.lost_s
+        if lost <= 0:
+            raise IllegalTransition("no time lost to disconnects is waiting to be given back")
+        event = self.grant_time(now, seconds=lost, by=by, reason="time lost to disconnects")
+        self.snapshot = replace(self.snapshot, lost_s=0.0)
+        return replace(event, kind="lost-time-returned")
 
     def start(self, now: float, *, language: str) -> SittingEvent:
         target = self._move(Trigger.START)

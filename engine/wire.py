@@ -117,6 +117,47 @@ class Ping(Message):
     client_time: float | None = None
 
 
+SIGNAL_KINDS = frozenset(
+    {
+        "page-hidden",
+        "page-visible",
+        "focus-lost",
+        "focus-back",
+        "fullscreen-exit",
+        "fullscreen-enter",
+        "copy",
+        "paste",
+        "second-screen",
+        "camera-stopped",
+        "microphone-stopped",
+        "media-error",
+    }
+)
+MAX_LEVELS_PER_FRAME = 600
+
+
+@message
+@dataclass(frozen=True, slots=True)
+class Signal(Message):
+    """Something the page saw that a proctor may want to know (KZ-4, UA-8)."""
+
+    TYPE: ClassVar[str] = "signal"
+    kind: str
+    at: float | None = None
+    detail: str = ""
+
+
+@message
+@dataclass(frozen=True, slots=True)
+class Levels(Message):
+    """Microphone loudness (RMS 0..1) at a fixed interval, for the talk detector."""
+
+    TYPE: ClassVar[str] = "levels"
+    start: float
+    interval_ms: int
+    values: list[float]
+
+
 # -- server to client ----------------------------------------------------------------------------
 
 
@@ -222,6 +263,16 @@ class Notice(Message):
 
 @message
 @dataclass(frozen=True, slots=True)
+class Status(Message):
+    """The sitting's state changed by someone else's hand (admitted, paused, resumed, time)."""
+
+    TYPE: ClassVar[str] = "status"
+    state: str
+    reason: str = ""
+
+
+@message
+@dataclass(frozen=True, slots=True)
 class Closed(Message):
     """The sitting is over; the socket closes with 1000 right after."""
 
@@ -243,6 +294,116 @@ class Error(Message):
     seq: int | None = None
     fatal: bool = False
     close_code: int | None = None
+
+
+# -- staff (proctor socket) ----------------------------------------------------------------------
+
+
+@message
+@dataclass(frozen=True, slots=True)
+class Watch(Message):
+    """First frame on the proctor socket: who I am and which site to watch."""
+
+    TYPE: ClassVar[str] = "watch"
+    v: int
+    token: str
+    site: str | None = None
+
+
+@message
+@dataclass(frozen=True, slots=True)
+class Action(Message):
+    """A proctor's action on one sitting; answered by `result` with the same id."""
+
+    TYPE: ClassVar[str] = "action"
+    id: int
+    sitting: str
+    kind: str
+    text: str = ""
+    reason: str = ""
+    seconds: float | None = None
+    document: str = ""
+
+
+@message
+@dataclass(frozen=True, slots=True)
+class Detail(Message):
+    """Ask for one sitting's event log and fixation record."""
+
+    TYPE: ClassVar[str] = "detail"
+    id: int
+    sitting: str
+
+
+@dataclass(frozen=True, slots=True)
+class Tile:
+    """One sitting as the proctor's grid shows it."""
+
+    sitting: str
+    candidate: str
+    name: str
+    site: str
+    office: str
+    document: str
+    part: str
+    state: str
+    answered: int
+    total: int
+    remaining_ms: int
+    deadline: float | None
+    connected: bool
+    last_seen: float | None
+    identity: dict[str, Any] | None
+    irregularities: int
+    last_irregularity: dict[str, Any] | None
+    lost_s: float
+    snapshot_at: float | None
+    attention: int
+
+
+@message
+@dataclass(frozen=True, slots=True)
+class Feed(Message):
+    """The site's sittings: all of them when `full`, else only those that changed."""
+
+    TYPE: ClassVar[str] = "feed"
+    site: str
+    full: bool
+    server_time: float
+    tiles: list[Tile]
+
+
+@message
+@dataclass(frozen=True, slots=True)
+class ActionResult(Message):
+    TYPE: ClassVar[str] = "result"
+    id: int
+    ok: bool
+    code: str = ""
+    message: str = ""
+
+
+@message
+@dataclass(frozen=True, slots=True)
+class DetailReply(Message):
+    TYPE: ClassVar[str] = "detail-reply"
+    id: int
+    sitting: str
+    events: list[dict[str, Any]]
+    fixation: list[dict[str, Any]]
+
+
+@message
+@dataclass(frozen=True, slots=True)
+class Irregularity(Message):
+    """Pushed to the watchers of the sitting's site the moment it is recorded."""
+
+    TYPE: ClassVar[str] = "irregularity"
+    sitting: str
+    kind: str
+    at: float
+    detail: str
+    source: str
 
 
 # -- encoding ------------------------------------------------------------------------------------
@@ -378,5 +539,9 @@ def _describe(hint: Any) -> str:
     return getattr(hint, "__name__", None) or str(hint)
 
 
-CLIENT_MESSAGES = frozenset({Hello.TYPE, Start.TYPE, Answer.TYPE, Submit.TYPE, Ping.TYPE})
+CLIENT_MESSAGES = frozenset(
+    {Hello.TYPE, Start.TYPE, Answer.TYPE, Submit.TYPE, Ping.TYPE, Signal.TYPE, Levels.TYPE}
+)
 """What the server accepts on the candidate socket."""
+STAFF_MESSAGES = frozenset({Watch.TYPE, Action.TYPE, Detail.TYPE, Ping.TYPE})
+"""What the server accepts on the proctor socket."""

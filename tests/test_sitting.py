@@ -69,6 +69,7 @@ def _with_state(snapshot: Snapshot, state: State) -> Snapshot:
 def _fire(sitting: Sitting, trigger: Trigger) -> None:
     now = T0 + 10
     actions = {
+        Trigger.CONFIRM_IDENTITY: lambda: sitting.confirm_identity(now, by="p", document="x"),
         Trigger.CHECK_IN: lambda: sitting.check_in(now, by="p"),
         Trigger.START: lambda: sitting.start(now, language="kk"),
         Trigger.ANSWER: lambda: sitting.answer(
@@ -191,3 +192,40 @@ def test_restoring_from_answers_keeps_the_latest_per_item_and_the_history() -> N
     again = Sitting(first.snapshot, first.form, first.languages, reversed(records))
     assert again.answers["q1"].seq == 2
     assert again.answer(seq=1, item_id="q1", shown=1, flagged=False, now=T0 + 3) is None
+
+
+def test_admission_waits_for_the_identity_check_when_required() -> None:
+    sitting = make_sitting()
+    sitting.requires_identity = True
+    with pytest.raises(IllegalTransition) as refused:
+        sitting.check_in(T0, by="proctor-1")
+    assert refused.value.code == "identity_required" and sitting.state is State.SCHEDULED
+    confirmed = sitting.confirm_identity(T0 + 1, by="proctor-1", document="900514300305")
+    assert confirmed.data == {"by": "proctor-1", "document": "900514300305"}
+    sitting.check_in(T0 + 2, by="proctor-1")
+    assert sitting.state is State.CHECKED_IN
+    assert (sitting.snapshot.identity_by, sitting.snapshot.identity_at) == ("proctor-1", T0 + 1)
+
+
+def test_time_lost_to_a_disconnect_is_measured_and_can_be_given_back() -> None:
+    sitting = make_sitting(State.RUNNING)
+    sitting.disconnected(T0 + 100)
+    event = sitting.reconnected(T0 + 145)
+    assert event.data["lost_s"] == 45 and sitting.snapshot.lost_s == 45
+    returned = sitting.return_lost_time(T0 + 150, by="proctor-1")
+    assert returned.kind == "lost-time-returned" and returned.data["seconds"] == 45
+    assert sitting.deadline() == T0 + LIMIT + 45 and sitting.snapshot.lost_s == 0
+    with pytest.raises(IllegalTransition, match="no time lost"):
+        sitting.return_lost_time(T0 + 160, by="proctor-1")
+
+
+def test_a_disconnect_before_start_loses_no_time() -> None:
+    sitting = make_sitting(State.CHECKED_IN)
+    sitting.disconnected(T0 - 30)
+    assert sitting.reconnected(T0 - 10).data["lost_s"] == 0
+
+
+def test_time_away_after_the_deadline_is_not_counted_as_lost() -> None:
+    sitting = make_sitting(State.RUNNING)
+    sitting.disconnected(T0 + LIMIT - 10)
+    assert sitting.reconnected(T0 + LIMIT + 500).data["lost_s"] == 10

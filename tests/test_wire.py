@@ -42,6 +42,18 @@ SAMPLES: list[wire.Message] = [
     wire.Notice("Look at the camera", "warning"),
     wire.Closed("submitted", "submitted by the candidate", 100, {"score": 90.0}),
     wire.Error("too_late", "after the deadline", 5, False, None),
+    wire.Signal("focus-lost", 1.5, "alt-tab"),
+    wire.Levels(1e9, 100, [0.0, 0.25, 1.0]),
+    wire.Status("checked-in", "admitted by proctor-1"),
+    wire.Watch(1, "token", None),
+    wire.Action(3, "e/c/p", "grant-time", reason="noise", seconds=120.0),
+    wire.Detail(4, "e/c/p"),
+    wire.Feed("site-a", True, 1e9, [wire.Tile("e/c/p", "c", "Name", "site-a", "", "900514300305",
+              "p", "running", 3, 12, 1000, 2e9, True, 1e9, {"by": "p1", "at": 1.0}, 1,
+              {"kind": "focus-lost", "at": 1.0, "detail": "", "source": "client"}, 0.0, None, 2)]),
+    wire.ActionResult(3, False, "forbidden", "observers do not act"),
+    wire.DetailReply(4, "e/c/p", [{"seq": 1, "kind": "started"}], []),
+    wire.Irregularity("e/c/p", "talk", 1e9, "speech for 4.2 s", "talk"),
 ]
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import csv
 import logging
 import os
@@ -13,32 +12,39 @@ from pathlib import Path
 
 from aiohttp import web
 
-from engine import wire
+from engine import detection, wire
 from engine.banks import load_banks
+from engine.detection import DetectorRegistry
 from engine.exams import ExamSetup, load_exams
+from engine.fixation import MAX_CHUNK_BYTES
 from engine.model import Candidate
 from engine.plugins import SchemeRegistry, create_plugin_manager
 from engine.resources import web_client_dir
-from engine.server import keys, rest
-from engine.server.auth import TokenIssuer, hash_code, new_access_code
+from engine.server import keys, media, rest
+from engine.server.auth import TokenIssuer, hash_code, hash_password, new_access_code, new_password
 from engine.server.candidate_socket import candidate_socket
 from engine.server.config import ServerConfig
 from engine.server.hall import ExamRuntime, Hall
+from engine.server.proctor_socket import proctor_socket
 from engine.store.base import Store
+from engine.store.proctoring import ProctoringRecords
 from engine.store.sqlite import SQLiteStore
+from plugins import detectors as builtin_detectors
 
 log = logging.getLogger("examhall.app")
 
 
 def create_app(config: ServerConfig, *, schemes: SchemeRegistry | None = None) -> web.Application:
-    app = web.Application(client_max_size=1024**2)
+    app = web.Application(client_max_size=MAX_CHUNK_BYTES + 64 * 1024)
     app[keys.CONFIG] = config
     app[keys.SOCKETS] = weakref.WeakSet()
     app.cleanup_ctx.append(_store_and_hall(schemes))
-    app.cleanup_ctx.append(_ticker)
+    app.cleanup_ctx.append(_background)
     app.on_shutdown.append(_close_sockets)
     app.router.add_get("/ws/candidate", candidate_socket)
+    app.router.add_get("/ws/proctor", proctor_socket)
     app.router.add_routes(rest.routes)
+    app.router.add_routes(media.routes)
     web_dir = web_client_dir()
     if web_dir.is_dir():
         app.router.add_get("/", _index)
@@ -59,10 +65,17 @@ def _store_and_hall(schemes: SchemeRegistry | None):  # type: ignore[no-untyped-
         store = SQLiteStore(config.data_dir)
         await store.open()
         app[keys.STORE] = store
-        registry = schemes or SchemeRegistry(create_plugin_manager())
-        runtimes = await load_runtimes(config, store)
+        records = ProctoringRecords(store)
+        await records.open()
+        manager = create_plugin_manager()
+        manager.add_hookspecs(detection)
+        if not manager.has_plugin("plugins.detectors"):
+            manager.register(builtin_detectors, name="plugins.detectors")
+        registry = schemes or SchemeRegistry(manager)
+        runtimes = await load_runtimes(config, store, records)
         tokens = TokenIssuer(await store.server_secret(), config.token_ttl_s)
-        hall = Hall(store, runtimes, registry, tokens)
+        hall = Hall(store, runtimes, registry, tokens, detectors=DetectorRegistry(manager))
+        hall.records = records
         app[keys.HALL] = hall
         restored = await hall.restore()
         log.info("exams %s loaded; %d open sittings taken up", sorted(runtimes), restored)
@@ -73,19 +86,56 @@ def _store_and_hall(schemes: SchemeRegistry | None):  # type: ignore[no-untyped-
     return context
 
 
-async def load_runtimes(config: ServerConfig, store: Store) -> dict[str, ExamRuntime]:
+async def load_runtimes(
+    config: ServerConfig, store: Store, records: ProctoringRecords
+) -> dict[str, ExamRuntime]:
     banks = load_banks(config.banks_dir)
     setups = load_exams(config.exams_dir, banks)
     runtimes = {}
     for exam_id, setup in sorted(setups.items()):
         secret = await register_exam(config.data_dir, store, setup)
+        await register_staff(config.data_dir, records, setup)
         runtimes[exam_id] = ExamRuntime(
             exam=setup.exam,
             banks={part.id: banks[part.bank_id] for part in setup.exam.parts},
             candidates={candidate.id: candidate for candidate in setup.candidates},
             secret=secret,
+            staff={member.login: member for member in setup.staff},
         )
     return runtimes
+
+
+async def register_staff(data_dir: Path, records: ProctoringRecords, setup: ExamSetup) -> None:
+    """Give new staff passwords (written to a file first, stored only as scrypt hashes)."""
+    known = await records.known_staff(setup.exam.id)
+    newcomers = [member for member in setup.staff if member.login not in known]
+    if not newcomers:
+        return
+    passwords = {member.login: new_password() for member in newcomers}
+    path = rest.staff_file(data_dir, setup.exam.id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    is_new = not path.exists()
+    with path.open("a", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        if is_new:
+            writer.writerow(["login", "name", "role", "sites", "password"])
+        for member in newcomers:
+            writer.writerow(
+                [
+                    member.login,
+                    member.name,
+                    member.role.value,
+                    " ".join(member.sites),
+                    passwords[member.login],
+                ]
+            )
+        handle.flush()
+        os.fsync(handle.fileno())
+    hashes = {
+        login: await asyncio.to_thread(hash_password, password)
+        for login, password in passwords.items()
+    }
+    await records.register_staff(newcomers, hashes)
 
 
 async def register_exam(data_dir: Path, store: Store, setup: ExamSetup) -> bytes:
@@ -114,24 +164,41 @@ def _append_codes(path: Path, candidates: list[Candidate], codes: dict[str, str]
         os.fsync(handle.fileno())
 
 
-async def _ticker(app: web.Application) -> AsyncIterator[None]:
-    """Every few seconds, the server's clock to every running candidate."""
+async def _background(app: web.Application) -> AsyncIterator[None]:
+    """The clock ticks, the proctors' feed, and media retention, as three long-lived tasks."""
     hall = app[keys.HALL]
-    interval = app[keys.CONFIG].tick_interval_s
+    config = app[keys.CONFIG]
 
-    async def run() -> None:
+    async def ticks() -> None:
         while True:
-            await asyncio.sleep(interval)
+            await asyncio.sleep(config.tick_interval_s)
             try:
                 await hall.tick()
             except Exception:
                 log.exception("clock tick failed")
 
-    task = asyncio.create_task(run())
+    async def retention() -> None:
+        assert config.media_retention_days is not None and hall.records is not None
+        while True:
+            cutoff = hall.now() - config.media_retention_days * 86400
+            try:
+                purged = await hall.records.purge_closed_before(cutoff, hall.now())
+                if purged:
+                    log.info("media retention: %d files of closed sittings deleted", purged)
+            except Exception:
+                log.exception("media retention failed")
+            await asyncio.sleep(3600)
+
+    tasks = [
+        asyncio.create_task(ticks()),
+        asyncio.create_task(hall.board.run(config.feed_interval_s)),
+    ]
+    if config.media_retention_days is not None:
+        tasks.append(asyncio.create_task(retention()))
     yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def _close_sockets(app: web.Application) -> None:

@@ -111,6 +111,7 @@ async def _serve(
             return
         if live.link is not link:
             return  # superseded while this frame was in flight
+        hall.seen(live)
         try:
             await _dispatch(ws, hall, live, msg)
         except RequestError as error:
@@ -134,6 +135,10 @@ async def _dispatch(
         await hall.start(live, msg.language)
     elif isinstance(msg, wire.Submit):
         await hall.submit(live)
+    elif isinstance(msg, wire.Signal):
+        await hall.signal(live, msg)
+    elif isinstance(msg, wire.Levels):
+        await hall.levels(live, msg)
     elif isinstance(msg, wire.Hello):
         raise ProtocolError("hello was already received on this connection", code="hello_twice")
 

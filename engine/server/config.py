@@ -21,3 +21,7 @@ class ServerConfig:
     tick_interval_s: float = 15.0
     max_frame_bytes: int = MAX_FRAME_BYTES
     heartbeat_s: float = 20.0
+    feed_interval_s: float = 0.5
+    """How often changed tiles go out to proctors."""
+    media_retention_days: float | None = None
+    """Delete media files of sittings closed this long ago (records stay); None keeps them."""

@@ -16,23 +16,33 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from engine import wire
+from engine.detection import DetectorRegistry, Finding
 from engine.exceptions import (
     AuthError,
+    CandidateError,
     ExamhallError,
     ForbiddenError,
     StoreError,
     TooLate,
 )
+from engine.fixation import MediaRecord
 from engine.forms import assemble_form
-from engine.model import Bank, Candidate, Exam, Form, Part
+from engine.model import Admission, Bank, Candidate, Exam, Form, Part, Staff
 from engine.plugins import SchemeRegistry
 from engine.scoring import build_matrix
 from engine.server.auth import Claims, TokenIssuer, hash_code
+from engine.server.board import Board, TileState
 from engine.server.scheduler import DeadlineScheduler
 from engine.sitting import Sitting, SittingEvent, Snapshot, State, sitting_id_for
 from engine.store.base import Store
+from engine.store.proctoring import ProctoringRecords
 
 log = logging.getLogger("examhall.hall")
+
+SILENCE_S = 30.0
+"""No frame for this long from a connected, running candidate is a heartbeat gap."""
+MEDIA_STALL_S = 30.0
+"""No recording for this long, once recording began, is a media gap."""
 
 
 class Link(Protocol):
@@ -51,6 +61,7 @@ class ExamRuntime:
     banks: Mapping[str, Bank]
     candidates: Mapping[str, Candidate]
     secret: bytes
+    staff: Mapping[str, Staff] = field(default_factory=dict)
 
     def form(self, candidate_id: str, part: Part) -> Form:
         return assemble_form(self.secret, self.exam, part, self.banks[part.id], candidate_id)
@@ -64,6 +75,12 @@ class LiveSitting:
     link: Link | None = None
     last_commit: asyncio.Future[int] | None = None
     warned: set[int] = field(default_factory=set)
+    last_seen: float | None = None
+    media_last_at: float | None = None
+    silent_noted: bool = False
+    media_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    stall_noted: bool = False
+    detector_states: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def bank(self) -> Bank:
@@ -94,13 +111,17 @@ class Hall:
         schemes: SchemeRegistry,
         tokens: TokenIssuer,
         *,
+        detectors: DetectorRegistry | None = None,
         now: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
         self.exams = dict(exams)
         self.schemes = schemes
         self.tokens = tokens
+        self.detectors = detectors
         self.now = now
+        self.board = Board(now=lambda: self.now())
+        self.records: ProctoringRecords | None = None
         self.live: dict[str, LiveSitting] = {}
         self.scheduler = DeadlineScheduler(self._on_timer, now=now)
         self._loading: dict[str, asyncio.Future[LiveSitting]] = {}
@@ -110,6 +131,7 @@ class Hall:
 
     async def restore(self) -> int:
         """Take up every open sitting from the store; close those whose deadline passed."""
+        await self._set_board()
         restored = 0
         for stored in await self.store.open_sittings():
             runtime = self.exams.get(stored.snapshot.exam_id)
@@ -121,6 +143,45 @@ class Hall:
             await self._take_up(live)
             restored += 1
         return restored
+
+    async def _set_board(self) -> None:
+        """A tile for every candidate and part, in the state the store knows."""
+        known = {stored.snapshot.sitting_id: stored for stored in await self.store.all_sittings()}
+        for runtime in self.exams.values():
+            for candidate in runtime.candidates.values():
+                for part in runtime.exam.parts:
+                    sitting_id = sitting_id_for(runtime.exam.id, candidate.id, part.id)
+                    tile = TileState(
+                        sitting_id,
+                        runtime.exam.id,
+                        candidate,
+                        part.id,
+                        part.blueprint.total,
+                        float(part.time_limit_s),
+                        remaining_s=float(part.time_limit_s),
+                    )
+                    stored = known.get(sitting_id)
+                    if stored is not None:
+                        snap = stored.snapshot
+                        sitting = Sitting(
+                            snap, Form(runtime.exam.id, candidate.id, part.id, ()), ()
+                        )
+                        tile.apply_snapshot(snap, sitting.remaining(self.now()), sitting.deadline())
+                        answered = {a.item_id: a.choice for a in stored.answers}
+                        tile.answered = sum(1 for c in answered.values() if c is not None)
+                    self.board.add(tile)
+
+    def _tile(self, live: LiveSitting) -> None:
+        """Bring the sitting's tile up to date and mark it for the next feed."""
+        tile = self.board.tiles.get(live.sitting.id)
+        if tile is None:
+            return
+        sitting, now = live.sitting, self.now()
+        tile.apply_snapshot(sitting.snapshot, sitting.remaining(now), sitting.deadline())
+        tile.answered = len(sitting.answered())
+        tile.connected = live.link is not None
+        tile.last_seen = live.last_seen
+        self.board.mark(tile)
 
     async def shutdown(self) -> None:
         self.scheduler.stop()
@@ -148,8 +209,8 @@ class Hall:
         )
         return SignIn(token, expires_at, candidate, runtime.exam)
 
-    async def enter(self, claims: Claims, part_id: str, link: Link) -> LiveSitting:
-        """Attach a connection to the candidate's sitting for this part, superseding any other."""
+    async def sitting_for(self, claims: Claims, part_id: str) -> LiveSitting:
+        """The token's candidate's sitting of this part (loaded, or made if new)."""
         runtime = self.exams.get(claims.exam_id)
         if runtime is None or claims.subject not in runtime.candidates:
             raise AuthError("the token names no candidate of a running exam", code="bad_token")
@@ -159,19 +220,45 @@ class Hall:
             raise ForbiddenError(
                 f"exam {runtime.exam.id!r} has no part {part_id!r}", code="unknown_part"
             ) from None
-        live = await self._live_sitting(runtime, runtime.candidates[claims.subject], part)
+        return await self._live_sitting(runtime, runtime.candidates[claims.subject], part)
+
+    async def enter(self, claims: Claims, part_id: str, link: Link) -> LiveSitting:
+        """Attach a connection to the candidate's sitting for this part, superseding any other."""
+        live = await self.sitting_for(claims, part_id)
+        runtime = live.runtime
         if live.sitting.state.is_final:
             raise SittingClosed(await self._closed_message(live))
-        if live.sitting.state is State.SCHEDULED and runtime.exam.admission == "self":
-            await self._persist(live, live.sitting.check_in(self.now(), by="self"))
+        if live.sitting.state is State.SCHEDULED and runtime.exam.admission is Admission.SELF:
+            await self.persist(live, live.sitting.check_in(self.now(), by="self"))
         previous, live.link = live.link, link
+        live.last_seen = self.now()
+        live.silent_noted = False
         if previous is not None:
             self._spawn(self._supersede(previous))
+            await self.note(
+                live, Finding("second-connection", "a new connection took over", 2), "server"
+            )
+        elif live.sitting.snapshot.disconnected_at is not None:
+            await self.persist(live, live.sitting.reconnected(self.now()))
+        self._tile(live)
         return live
 
     async def leave(self, live: LiveSitting, link: Link) -> None:
-        if live.link is link:
-            live.link = None
+        """The connection ended; a running sitting starts counting lost time."""
+        if live.link is not link:
+            return
+        live.link = None
+        if live.sitting.state is State.RUNNING and live.sitting.id in self.live:
+            with contextlib.suppress(StoreError):
+                await self.persist(live, live.sitting.disconnected(self.now()))
+                await self.note(
+                    live, Finding("disconnected", "the connection dropped", 3), "server"
+                )
+        self._tile(live)
+
+    def seen(self, live: LiveSitting) -> None:
+        """A frame arrived from the candidate."""
+        live.last_seen = self.now()
 
     async def _supersede(self, link: Link) -> None:
         error = wire.Error(
@@ -219,7 +306,13 @@ class Hall:
         self, runtime: ExamRuntime, part: Part, snapshot: Snapshot, answers: Any
     ) -> LiveSitting:
         form = runtime.form(snapshot.candidate_id, part)
-        sitting = Sitting(snapshot, form, runtime.exam.languages, answers)
+        sitting = Sitting(
+            snapshot,
+            form,
+            runtime.exam.languages,
+            answers,
+            requires_identity=runtime.exam.admission is Admission.PROCTOR,
+        )
         return LiveSitting(sitting, runtime, part)
 
     async def _take_up(self, live: LiveSitting) -> None:
@@ -228,16 +321,16 @@ class Hall:
         if live.sitting.is_overdue(self.now()):
             await self.expire(live)
         else:
-            self._schedule(live)
+            self.schedule(live)
 
     # -- the candidate's moves ---------------------------------------------------------------
 
     async def start(self, live: LiveSitting, language: str) -> None:
         event = live.sitting.start(self.now(), language=language)
-        await self._persist(live, event)
-        self._schedule(live)
-        await self._send(live, self.form_message(live))
-        await self._send(live, self.clock_message(live))
+        await self.persist(live, event)
+        self.schedule(live)
+        await self.send(live, self.form_message(live))
+        await self.send(live, self.clock_message(live))
 
     async def answer(self, live: LiveSitting, msg: wire.Answer) -> wire.Ack | None:
         """Record an answer and return its acknowledgement once it is durable.
@@ -255,7 +348,7 @@ class Hall:
             if live.last_commit is not None:
                 await asyncio.shield(live.last_commit)
         else:
-            await self._persist(live, event)
+            await self.persist(live, event)
         return wire.Ack(msg.seq, msg.item)
 
     async def submit(self, live: LiveSitting) -> None:
@@ -264,7 +357,7 @@ class Hall:
         except TooLate as refusal:
             await self._refuse_late(live, refusal, {"submit": True}, None)
             return
-        await self._close(live, event)
+        await self.close(live, event)
 
     async def _refuse_late(
         self, live: LiveSitting, refusal: TooLate, what: dict[str, Any], seq: int | None
@@ -272,14 +365,14 @@ class Hall:
         """Log the refused frame, tell the candidate, then close at the deadline (KZ-6)."""
         at = self.now()
         refused = SittingEvent(live.sitting.id, "refused", at, {**what, "reason": refusal.message})
-        await self._persist(live, refused)
-        await self._send(live, wire.Error(refusal.code, refusal.message, seq))
+        await self.persist(live, refused)
+        await self.send(live, wire.Error(refusal.code, refusal.message, seq))
         if live.sitting.state is State.RUNNING:
             await self.expire(live)
 
     # -- timers ------------------------------------------------------------------------------
 
-    def _schedule(self, live: LiveSitting) -> None:
+    def schedule(self, live: LiveSitting) -> None:
         deadline = live.sitting.deadline()
         if deadline is None:
             self.scheduler.clear(live.sitting.id)
@@ -302,34 +395,36 @@ class Hall:
             threshold = int(tag.partition(":")[2])
             live.warned.add(threshold)
             remaining_ms = int(live.sitting.remaining(self.now()) * 1000)
-            self._spawn(self._send(live, wire.TimeWarning(remaining_ms, threshold)))
+            self._spawn(self.send(live, wire.TimeWarning(remaining_ms, threshold)))
 
     async def expire(self, live: LiveSitting) -> None:
         if live.sitting.state is not State.RUNNING:
             return
         if not live.sitting.is_overdue(self.now()):
-            self._schedule(live)  # woke early (clock step): wait again
+            self.schedule(live)  # woke early (clock step): wait again
             return
-        await self._close(live, live.sitting.expire(self.now()))
+        await self.close(live, live.sitting.expire(self.now()))
 
     async def tick(self) -> int:
         """Send every connected, running candidate the server's clock; returns how many."""
+        await self.watch_health()
         sent = 0
         for live in list(self.live.values()):
             if live.link is not None and live.sitting.state in (State.RUNNING, State.PAUSED):
-                await self._send(live, self.clock_message(live))
+                await self.send(live, self.clock_message(live))
                 sent += 1
         return sent
 
     # -- closing -----------------------------------------------------------------------------
 
-    async def _close(self, live: LiveSitting, event: SittingEvent) -> None:
-        await self._persist(live, event)
+    async def close(self, live: LiveSitting, event: SittingEvent) -> None:
+        await self.persist(live, event)
         self.scheduler.clear(live.sitting.id)
         self.live.pop(live.sitting.id, None)
         result = await self._score(live)
         closed = self._closed_from(live, result)
         link, live.link = live.link, None
+        self._tile(live)
         if link is not None:
             await _quietly(link.send(wire.serialize(closed)))
             await _quietly(link.close(wire.CloseCode.NORMAL, live.sitting.state.value))
@@ -373,11 +468,13 @@ class Hall:
 
     # -- persistence and sending -------------------------------------------------------------
 
-    async def _persist(self, live: LiveSitting, event: SittingEvent) -> int:
+    async def persist(self, live: LiveSitting, event: SittingEvent) -> int:
         commit = asyncio.ensure_future(self.store.record(event, live.sitting.snapshot))
         live.last_commit = commit
         try:
-            return await asyncio.shield(commit)
+            seq = await asyncio.shield(commit)
+            self._tile(live)
+            return seq
         except StoreError:
             # Memory ran ahead of the disk: forget it and let the client resume from the store.
             log.exception("store failed for %s; dropping it from memory", live.sitting.id)
@@ -387,9 +484,131 @@ class Hall:
                 self._spawn(_quietly(live.link.close(wire.CloseCode.SERVER_ERROR, "store failed")))
             raise
 
-    async def _send(self, live: LiveSitting, msg: wire.Message) -> None:
+    async def send(self, live: LiveSitting, msg: wire.Message) -> None:
         if live.link is not None:
             await _quietly(live.link.send(wire.serialize(msg)))
+
+    # -- irregularities ----------------------------------------------------------------------
+
+    async def note(self, live: LiveSitting, finding: Finding, source: str) -> None:
+        """Record an irregularity in the journal and put it in front of the site's proctors."""
+        at = self.now()
+        event = SittingEvent(
+            live.sitting.id,
+            "irregularity",
+            at,
+            {
+                "kind": finding.kind,
+                "detail": finding.detail,
+                "severity": finding.severity,
+                "source": source,
+            },
+        )
+        await self.persist(live, event)
+        tile = self.board.tiles.get(live.sitting.id)
+        if tile is not None:
+            tile.irregularities += 1
+            tile.last_irregularity = {
+                "kind": finding.kind,
+                "at": at,
+                "detail": finding.detail,
+                "source": source,
+            }
+            tile.last_severity = finding.severity
+            self.board.mark(tile)
+            key = (tile.exam, tile.candidate.site_id)
+            pushed = wire.Irregularity(live.sitting.id, finding.kind, at, finding.detail, source)
+            self.board.broadcast(key, wire.serialize(pushed))
+
+    async def signal(self, live: LiveSitting, msg: wire.Signal) -> None:
+        if msg.kind not in wire.SIGNAL_KINDS:
+            raise CandidateError(
+                f"signal kind {msg.kind!r} is not one of {', '.join(sorted(wire.SIGNAL_KINDS))}",
+                code="bad_signal",
+            )
+        await self.persist(
+            live,
+            SittingEvent(
+                live.sitting.id,
+                "signal",
+                self.now(),
+                {"kind": msg.kind, "detail": msg.detail[:200], "client_time": msg.at},
+            ),
+        )
+        if self.detectors is not None:
+            for source, finding in self.detectors.signal(
+                live.detector_states, msg.kind, msg.detail[:200]
+            ):
+                await self.note(live, finding, source)
+
+    async def levels(self, live: LiveSitting, msg: wire.Levels) -> None:
+        if not msg.values or len(msg.values) > wire.MAX_LEVELS_PER_FRAME or msg.interval_ms < 10:
+            raise CandidateError(
+                f"levels takes 1..{wire.MAX_LEVELS_PER_FRAME} values at 10 ms or more apart",
+                code="bad_levels",
+            )
+        if self.detectors is not None:
+            found = self.detectors.levels(
+                live.detector_states, msg.start, msg.interval_ms / 1000, msg.values
+            )
+            for source, finding in found:
+                await self.note(live, finding, source)
+
+    async def media_arrived(self, live: LiveSitting, *, snapshot: bool) -> None:
+        live.media_last_at = self.now()
+        live.stall_noted = False
+        tile = self.board.tiles.get(live.sitting.id)
+        if tile is not None and snapshot:
+            tile.snapshot_at = live.media_last_at
+            self.board.mark(tile)
+
+    async def watch_health(self) -> None:
+        """Heartbeat and media gaps of connected, running sittings become irregularities."""
+        now = self.now()
+        for live in list(self.live.values()):
+            if live.link is None or live.sitting.state is not State.RUNNING:
+                continue
+            if (
+                live.last_seen is not None
+                and now - live.last_seen > SILENCE_S
+                and not live.silent_noted
+            ):
+                live.silent_noted = True
+                await self.note(
+                    live,
+                    Finding(
+                        "heartbeat-gap",
+                        f"nothing heard from the candidate for {now - live.last_seen:.0f} s",
+                        2,
+                    ),
+                    "server",
+                )
+            if (
+                live.media_last_at is not None
+                and now - live.media_last_at > MEDIA_STALL_S
+                and not live.stall_noted
+            ):
+                live.stall_noted = True
+                await self.note(
+                    live,
+                    Finding(
+                        "media-stalled",
+                        f"no recording received for {now - live.media_last_at:.0f} s",
+                        3,
+                    ),
+                    "server",
+                )
+
+    async def media_records(self, sitting_id: str) -> list[MediaRecord]:
+        return [] if self.records is None else await self.records.media_of(sitting_id)
+
+    async def open_by_id(self, sitting_id: str) -> LiveSitting:
+        """The live sitting behind an id from the board (loaded if nobody is connected)."""
+        tile = self.board.tiles.get(sitting_id)
+        if tile is None:
+            raise CandidateError(f"no sitting {sitting_id!r}", code="unknown_sitting")
+        runtime = self.exams[tile.exam]
+        return await self._live_sitting(runtime, tile.candidate, runtime.exam.part(tile.part))
 
     # -- messages ----------------------------------------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ from aiohttp import web
 
 from engine.exceptions import AuthError, RequestError
 from engine.server import keys
+from engine.server.auth import password_matches
 
 routes = web.RouteTableDef()
 
@@ -48,6 +50,8 @@ def _exam_info(exam: Any) -> dict[str, Any]:
         "id": exam.id,
         "title": dict(exam.title),
         "languages": list(exam.languages),
+        "admission": exam.admission.value,
+        "identity_document": exam.identity_document,
         "parts": [
             {
                 "id": part.id,
@@ -110,3 +114,101 @@ def read_codes(data_dir: Path, exam_id: str) -> list[tuple[str, str]]:
         return []
     with path.open(newline="", encoding="utf-8") as handle:
         return [(row["candidate"], row["code"]) for row in csv.DictReader(handle)]
+
+
+@routes.post("/api/v1/staff/signin")
+async def staff_sign_in(request: web.Request) -> web.Response:
+    try:
+        body = await request.json()
+    except ValueError:
+        return error_response(RequestError("the body must be JSON", code="bad_json"), 400)
+    if not isinstance(body, dict):
+        return error_response(RequestError("the body must be a JSON object", code="bad_json"), 400)
+    login, password = body.get("login"), body.get("password")
+    if not isinstance(login, str) or not isinstance(password, str):
+        return error_response(
+            RequestError("give 'login' and 'password' as strings", code="no_login"), 400
+        )
+    hall = request.app[keys.HALL]
+    wanted = body.get("exam")
+    matches = [
+        runtime
+        for runtime in hall.exams.values()
+        if login in runtime.staff and (wanted is None or runtime.exam.id == wanted)
+    ]
+    refused = AuthError("unknown login or wrong password", code="bad_login")
+    if len(matches) > 1:
+        return error_response(
+            RequestError("this login exists in several exams; give 'exam'", code="which_exam"), 400
+        )
+    if not matches or hall.records is None:
+        return error_response(refused, 401)
+    runtime = matches[0]
+    stored = await hall.records.password_hash(runtime.exam.id, login)
+    if not await asyncio.to_thread(password_matches, password, stored):
+        return error_response(refused, 401)
+    staff = runtime.staff[login]
+    token, expires_at = hall.tokens.issue(
+        subject=login, exam_id=runtime.exam.id, role=staff.role.value, now=hall.now()
+    )
+    return web.json_response(
+        {
+            "token": token,
+            "expires_at": expires_at,
+            "role": staff.role.value,
+            "name": staff.name,
+            "exam": _exam_info(runtime.exam),
+            "sites": [
+                {"id": site.id, "title": dict(site.title)}
+                for site in runtime.exam.sites
+                if site.id in staff.sites
+            ],
+        }
+    )
+
+
+@routes.get("/api/v1/sittings/{sitting_id:.+}/snapshot")
+async def latest_snapshot(request: web.Request) -> web.StreamResponse:
+    """The latest camera still of a sitting, for staff of its site."""
+    from engine.server.media import bearer
+    from engine.server.proctor_socket import staff_for
+    from engine.server.proctoring import check_site
+
+    hall = request.app[keys.HALL]
+    sitting_id = request.match_info["sitting_id"]
+    try:
+        staff = staff_for(hall, bearer(request))
+        check_site(staff, hall, sitting_id)
+    except AuthError as error:
+        return error_response(error, 401)
+    except RequestError as error:
+        return error_response(error, 403 if error.code == "forbidden" else 404)
+    stills = [
+        r for r in await hall.media_records(sitting_id) if r.kind == "snapshot" and not r.purged
+    ]
+    if not stills:
+        return error_response(RequestError("no camera still yet", code="no_snapshot"), 404)
+    latest = stills[-1]
+    response = web.FileResponse(request.app[keys.CONFIG].data_dir / latest.path)
+    response.content_type = latest.media_type
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@routes.get("/api/v1/demo/staff")
+async def demo_staff(request: web.Request) -> web.Response:
+    """Demo staff logins and passwords, for the simulation and trying the dashboard."""
+    config = request.app[keys.CONFIG]
+    if not config.demo:
+        return error_response(RequestError("the demo roster is off", code="not_demo"), 404)
+    exam_id = request.query.get("exam", "")
+    path = staff_file(config.data_dir, exam_id)
+    rows: list[dict[str, str]] = []
+    if path.exists():
+        with path.open(newline="", encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle))
+    return web.json_response({"exam": exam_id, "staff": rows})
+
+
+def staff_file(data_dir: Path, exam_id: str) -> Path:
+    return data_dir / "access-codes" / f"{exam_id}-staff.csv"

@@ -43,7 +43,8 @@ CREATE TABLE IF NOT EXISTS sittings (
     id TEXT PRIMARY KEY, exam_id TEXT NOT NULL, candidate_id TEXT NOT NULL, part_id TEXT NOT NULL,
     state TEXT NOT NULL, language TEXT, time_limit_s REAL NOT NULL,
     checked_in_at REAL, started_at REAL, extra_s REAL NOT NULL, paused_total_s REAL NOT NULL,
-    paused_at REAL, closed_at REAL, close_reason TEXT NOT NULL, last_seq INTEGER NOT NULL
+    paused_at REAL, closed_at REAL, close_reason TEXT NOT NULL, last_seq INTEGER NOT NULL,
+    identity_by TEXT, identity_at REAL, disconnected_at REAL, lost_s REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS sittings_by_state ON sittings (state);
 CREATE TABLE IF NOT EXISTS answers (
@@ -61,7 +62,8 @@ CREATE TABLE IF NOT EXISTS results (sitting_id TEXT PRIMARY KEY, body TEXT NOT N
 
 SNAPSHOT_COLUMNS = (
     "id, exam_id, candidate_id, part_id, state, language, time_limit_s, checked_in_at, "
-    "started_at, extra_s, paused_total_s, paused_at, closed_at, close_reason, last_seq"
+    "started_at, extra_s, paused_total_s, paused_at, closed_at, close_reason, last_seq, "
+    "identity_by, identity_at, disconnected_at, lost_s"
 )
 OPEN_STATES = (State.CHECKED_IN.value, State.RUNNING.value, State.PAUSED.value)
 
@@ -301,6 +303,15 @@ class SQLiteStore:
 
         return await self.run(job)
 
+    async def all_sittings(self) -> list[StoredSitting]:
+        """Every sitting the store knows, with its answers: the proctors' board on start."""
+
+        def job(connection: sqlite3.Connection) -> list[StoredSitting]:
+            rows = connection.execute(f"SELECT {SNAPSHOT_COLUMNS} FROM sittings").fetchall()
+            return [_stored(connection, row) for row in rows]
+
+        return await self.run(job)
+
     async def open_sittings(self) -> list[StoredSitting]:
         def job(connection: sqlite3.Connection) -> list[StoredSitting]:
             rows = connection.execute(
@@ -336,6 +347,21 @@ class SQLiteStore:
                     ),
                 )
             return seq
+
+        return await self.run(job)
+
+    async def events_of(self, sitting_id: str) -> list[dict[str, Any]]:
+        """A sitting's journal, oldest first, for the proctor's detail view and audits."""
+
+        def job(connection: sqlite3.Connection) -> list[dict[str, Any]]:
+            rows = connection.execute(
+                "SELECT seq, kind, at, body FROM journal WHERE sitting_id = ? ORDER BY seq",
+                (sitting_id,),
+            )
+            return [
+                {"seq": seq, "kind": kind, "at": at, "data": journal.decode_body(bytes(body))[4]}
+                for seq, kind, at, body in rows
+            ]
 
         return await self.run(job)
 
@@ -380,6 +406,10 @@ _SNAPSHOT_FIELDS = (
     "closed_at",
     "close_reason",
     "last_seq",
+    "identity_by",
+    "identity_at",
+    "disconnected_at",
+    "lost_s",
 )
 
 

@@ -29,6 +29,8 @@ async def test_simulated_candidates_complete_a_demo_exam(
     assert summary.answers_acked == summary.answers_sent > 0
     expected = {"kz-demo": 8 * 120, "ua-demo": 8 * (100 + 90)}[exam_id]
     assert summary.answers_sent == expected
+    assert summary.proctor_actions == 2 * 8 * parts, "identity confirmed and admitted, each"
+    assert summary.fixation_chunks_acked == summary.fixation_chunks_sent >= 8 * parts
 
 
 async def test_the_demo_roster_is_off_outside_demo_mode(running: Running) -> None:

@@ -1,0 +1,105 @@
+"""Irregularity detectors: what turns the page's signals and loudness into notes for a proctor.
+
+A detector is a plugin (hook `examhall_register_detectors`), so an integrator can add one the
+same way schemes are added. A finding is a signal for a person to judge, never a verdict: the
+engine only records it and raises the sitting's attention on the proctor's screen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import numpy.typing as npt
+import pluggy
+
+from engine.exceptions import PluginError
+from engine.hookspecs import hookspec
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """Something a proctor should look at; `severity` 1 (note) … 3 (look now)."""
+
+    kind: str
+    detail: str
+    severity: int = 2
+
+
+class Detector:
+    """Base class of a detector. Override what you watch; `state` is per sitting."""
+
+    name: ClassVar[str]
+
+    def on_signal(self, state: dict[str, Any], kind: str, detail: str) -> list[Finding]:
+        return []
+
+    def on_levels(
+        self,
+        state: dict[str, Any],
+        start: float,
+        interval_s: float,
+        values: npt.NDArray[np.float64],
+    ) -> list[Finding]:
+        return []
+
+
+@hookspec
+def examhall_register_detectors(register: Callable[[Detector], None]) -> None:
+    """Register irregularity detectors by calling ``register(DetectorInstance())``."""
+
+
+class DetectorRegistry:
+    """The registered detectors; each call guarded so a broken plugin is named, not trusted."""
+
+    def __init__(self, manager: pluggy.PluginManager) -> None:
+        self._detectors: list[tuple[Detector, str]] = []
+        for implementation in manager.hook.examhall_register_detectors.get_hookimpls():
+            plugin = implementation.plugin_name
+            implementation.function(register=lambda d, p=plugin: self._add(d, p))
+
+    def _add(self, detector: object, plugin: str) -> None:
+        if not isinstance(detector, Detector) or not getattr(detector, "name", ""):
+            raise PluginError(plugin, f"registered {detector!r}, which is not a named Detector")
+        if any(d.name == detector.name for d, _ in self._detectors):
+            raise PluginError(plugin, f"detector {detector.name!r} is already registered")
+        self._detectors.append((detector, plugin))
+
+    @property
+    def names(self) -> list[str]:
+        return [detector.name for detector, _ in self._detectors]
+
+    def signal(
+        self, states: dict[str, dict[str, Any]], kind: str, detail: str
+    ) -> list[tuple[str, Finding]]:
+        return self._run(states, lambda d, s: d.on_signal(s, kind, detail))
+
+    def levels(
+        self,
+        states: dict[str, dict[str, Any]],
+        start: float,
+        interval_s: float,
+        values: list[float],
+    ) -> list[tuple[str, Finding]]:
+        series = np.clip(np.asarray(values, dtype=np.float64), 0.0, 1.0)
+        return self._run(states, lambda d, s: d.on_levels(s, start, interval_s, series))
+
+    def _run(
+        self,
+        states: dict[str, dict[str, Any]],
+        call: Callable[[Detector, dict[str, Any]], list[Finding]],
+    ) -> list[tuple[str, Finding]]:
+        found: list[tuple[str, Finding]] = []
+        for detector, plugin in self._detectors:
+            try:
+                findings = call(detector, states.setdefault(detector.name, {}))
+            except Exception as error:
+                raise PluginError(plugin, f"detector {detector.name!r} raised {error!r}") from error
+            if not isinstance(findings, list) or not all(isinstance(f, Finding) for f in findings):
+                raise PluginError(
+                    plugin, f"detector {detector.name!r} must return a list of Finding"
+                )
+            found += [(detector.name, finding) for finding in findings]
+        return found

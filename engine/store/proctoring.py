@@ -1,0 +1,260 @@
+"""Staff accounts and the fixation record, in the embedded store.
+
+Both go through the store's writer thread (`SQLiteStore.run`), so they share its group commit
+and its journal: every stored chunk is a journal event with its hash before it is acknowledged.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from engine.exceptions import AuthError, StoreError
+from engine.fixation import Arrival, Kind, MediaRecord, classify
+from engine.model import Staff
+from engine.store.sqlite import SQLiteStore
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS staff (
+    exam_id TEXT NOT NULL, login TEXT NOT NULL, name TEXT NOT NULL, role TEXT NOT NULL,
+    sites TEXT NOT NULL, password_hash TEXT NOT NULL,
+    PRIMARY KEY (exam_id, login)
+);
+CREATE TABLE IF NOT EXISTS media (
+    sitting_id TEXT NOT NULL, kind TEXT NOT NULL, seq INTEGER NOT NULL,
+    media_type TEXT NOT NULL, size INTEGER NOT NULL, sha256 TEXT NOT NULL,
+    client_time REAL, server_time REAL NOT NULL, path TEXT NOT NULL,
+    purged INTEGER NOT NULL DEFAULT 0, journal_seq INTEGER NOT NULL,
+    PRIMARY KEY (sitting_id, kind, seq)
+) WITHOUT ROWID;
+"""
+
+MEDIA_COLUMNS = (
+    "sitting_id, kind, seq, media_type, size, sha256, client_time, server_time, path, purged"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """What became of a media upload."""
+
+    arrival: Arrival
+    record: MediaRecord
+
+
+class ProctoringRecords:
+    def __init__(self, store: SQLiteStore) -> None:
+        self.store = store
+
+    async def open(self) -> None:
+        def job(connection: sqlite3.Connection) -> None:
+            # One statement at a time: executescript would commit the store's open batch.
+            for statement in filter(str.strip, SCHEMA.split(";")):
+                connection.execute(statement)
+
+        await self.store.run(job)
+
+    # -- staff -------------------------------------------------------------------------------
+
+    async def known_staff(self, exam_id: str) -> set[str]:
+        def job(connection: sqlite3.Connection) -> set[str]:
+            rows = connection.execute("SELECT login FROM staff WHERE exam_id = ?", (exam_id,))
+            return {row[0] for row in rows}
+
+        return await self.store.run(job)
+
+    async def register_staff(self, staff: Sequence[Staff], hashes: dict[str, str]) -> None:
+        """Add staff not yet known with their password hashes; known ones keep theirs."""
+
+        def job(connection: sqlite3.Connection) -> None:
+            connection.executemany(
+                "INSERT OR IGNORE INTO staff VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        s.exam_id,
+                        s.login,
+                        s.name,
+                        s.role.value,
+                        json.dumps(list(s.sites)),
+                        hashes[s.login],
+                    )
+                    for s in staff
+                    if s.login in hashes
+                ],
+            )
+
+        await self.store.run(job)
+
+    async def password_hash(self, exam_id: str, login: str) -> str:
+        def job(connection: sqlite3.Connection) -> str:
+            row = connection.execute(
+                "SELECT password_hash FROM staff WHERE exam_id = ? AND login = ?",
+                (exam_id, login),
+            ).fetchone()
+            if row is None:
+                raise AuthError("unknown login or wrong password", code="bad_login")
+            return str(row[0])
+
+        return await self.store.run(job)
+
+    # -- media -------------------------------------------------------------------------------
+
+    async def store_media(
+        self,
+        *,
+        data_dir: Path,
+        temporary: Path,
+        final: Path,
+        record: MediaRecord,
+    ) -> Stored:
+        """Place an fsynced upload at its final path and record it, unless it repeats or clashes.
+
+        Decided on the writer thread, so two uploads of the same number cannot both win.
+        """
+
+        def job(connection: sqlite3.Connection) -> Stored:
+            stored = {
+                seq: sha
+                for seq, sha in connection.execute(
+                    "SELECT seq, sha256 FROM media WHERE sitting_id = ? AND kind = ?",
+                    (record.sitting_id, record.kind.value),
+                )
+            }
+            arrival = classify(record.seq, record.sha256, stored)
+            if arrival in (Arrival.REPEAT, Arrival.CONFLICT):
+                temporary.unlink(missing_ok=True)
+                return Stored(arrival, record)
+            os.replace(temporary, final)
+            journal_seq = self.store.append_event(
+                connection,
+                record.sitting_id,
+                f"media-{record.kind.value}",
+                record.server_time,
+                {**record.to_json(), "arrival": arrival.value},
+            )
+            connection.execute(
+                f"INSERT INTO media ({MEDIA_COLUMNS}, journal_seq) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)",
+                (
+                    record.sitting_id,
+                    record.kind.value,
+                    record.seq,
+                    record.media_type,
+                    record.size,
+                    record.sha256,
+                    record.client_time,
+                    record.server_time,
+                    record.path,
+                    journal_seq,
+                ),
+            )
+            return Stored(arrival, record)
+
+        try:
+            return await self.store.run(job)
+        except OSError as error:
+            raise StoreError(f"could not store media: {error}") from error
+
+    async def next_snapshot_seq(self, sitting_id: str) -> int:
+        def job(connection: sqlite3.Connection) -> int:
+            row = connection.execute(
+                "SELECT max(seq) FROM media WHERE sitting_id = ? AND kind = 'snapshot'",
+                (sitting_id,),
+            ).fetchone()
+            return int(row[0] or 0) + 1
+
+        return await self.store.run(job)
+
+    async def media_of(self, sitting_id: str) -> list[MediaRecord]:
+        def job(connection: sqlite3.Connection) -> list[MediaRecord]:
+            rows = connection.execute(
+                f"SELECT {MEDIA_COLUMNS} FROM media WHERE sitting_id = ? ORDER BY kind, seq",
+                (sitting_id,),
+            )
+            return [_record(row) for row in rows]
+
+        return await self.store.run(job)
+
+    async def purge_closed_before(self, cutoff: float, now: float) -> int:
+        """Delete the media files of sittings closed before `cutoff`; the records stay."""
+        data_dir = self.store.data_dir
+
+        def job(connection: sqlite3.Connection) -> int:
+            rows = connection.execute(
+                "SELECT m.sitting_id, m.kind, m.seq, m.path FROM media m "
+                "JOIN sittings s ON s.id = m.sitting_id "
+                "WHERE m.purged = 0 AND s.closed_at IS NOT NULL AND s.closed_at < ?",
+                (cutoff,),
+            ).fetchall()
+            by_sitting: dict[str, int] = {}
+            for sitting_id, kind, seq, path in rows:
+                (data_dir / path).unlink(missing_ok=True)
+                connection.execute(
+                    "UPDATE media SET purged = 1 WHERE sitting_id = ? AND kind = ? AND seq = ?",
+                    (sitting_id, kind, seq),
+                )
+                by_sitting[sitting_id] = by_sitting.get(sitting_id, 0) + 1
+            for sitting_id, count in by_sitting.items():
+                self.store.append_event(
+                    connection, sitting_id, "media-purged", now, {"files": count}
+                )
+            return len(rows)
+
+        return await self.store.run(job)
+
+
+def _record(row: Sequence[Any]) -> MediaRecord:
+    sitting_id, kind, seq, media_type, size, sha, client_time, server_time, path, purged = row
+    return MediaRecord(
+        sitting_id,
+        Kind(kind),
+        seq,
+        media_type,
+        size,
+        sha,
+        client_time,
+        server_time,
+        path,
+        bool(purged),
+    )
+
+
+def read_media(database: Path) -> Iterator[MediaRecord]:
+    """Every media record, from a read-only connection (for `examhall fixation verify`)."""
+    connection = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
+    try:
+        has_table = connection.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'media'"
+        ).fetchone()
+        if not has_table:
+            return
+        for row in connection.execute(
+            f"SELECT {MEDIA_COLUMNS} FROM media ORDER BY sitting_id, kind, seq"
+        ):
+            yield _record(row)
+    finally:
+        connection.close()
+
+
+def read_media_journal(database: Path) -> dict[tuple[str, str, int], str]:
+    """(sitting, kind, seq) → sha256 as the journal recorded them, to catch edited rows."""
+    from engine.journal import decode_body
+
+    connection = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
+    try:
+        hashes = {}
+        for (body,) in connection.execute(
+            "SELECT body FROM journal WHERE kind IN ('media-chunk', 'media-snapshot')"
+        ):
+            _, sitting_id, kind, _, data = decode_body(bytes(body))
+            hashes[(sitting_id, kind.removeprefix("media-"), int(data["seq"]))] = str(
+                data["sha256"]
+            )
+        return hashes
+    finally:
+        connection.close()

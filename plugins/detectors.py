@@ -1,0 +1,93 @@
+"""Built-in irregularity detectors: the page's own signals, and talk heard in the room (KZ-4)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import numpy as np
+import numpy.typing as npt
+
+from engine import hookimpl
+from engine.detection import Detector, Finding
+
+SIGNAL_FINDINGS: dict[str, tuple[str, int]] = {
+    "page-hidden": ("the test page was hidden (another tab or window)", 3),
+    "focus-lost": ("the test page lost focus", 2),
+    "fullscreen-exit": ("full screen was left", 2),
+    "copy": ("text was copied", 3),
+    "paste": ("text was pasted", 3),
+    "second-screen": ("a second screen is connected", 3),
+    "camera-stopped": ("the camera stopped", 3),
+    "microphone-stopped": ("the microphone stopped", 3),
+    "media-error": ("recording failed on the candidate's device", 2),
+}
+"""Signals worth a proctor's look; `page-visible`, `focus-back`, `fullscreen-enter` are not."""
+
+
+class PageSignals(Detector):
+    name: ClassVar[str] = "page-signals"
+
+    def on_signal(self, state: dict[str, Any], kind: str, detail: str) -> list[Finding]:
+        if kind not in SIGNAL_FINDINGS:
+            return []
+        text, severity = SIGNAL_FINDINGS[kind]
+        return [Finding(kind, f"{text}: {detail}" if detail else text, severity)]
+
+
+class TalkDetector(Detector):
+    """Sustained speech-like loudness: well above the room's own noise for a while.
+
+    The noise floor is a low percentile of the recent levels, so a noisy room does not flag
+    everyone; speech must last `min_speech_s` (short gaps between words allowed) to count.
+    """
+
+    name: ClassVar[str] = "talk"
+    min_speech_s = 2.0
+    max_gap_s = 0.4
+    floor_over = 4.0
+    min_level = 0.04
+    history = 600
+
+    def on_levels(
+        self,
+        state: dict[str, Any],
+        start: float,
+        interval_s: float,
+        values: npt.NDArray[np.float64],
+    ) -> list[Finding]:
+        recent = np.concatenate([state.get("recent", np.empty(0)), values])[-self.history :]
+        state["recent"] = recent
+        floor = float(np.percentile(recent, 20)) if recent.size else 0.0
+        threshold = max(self.min_level, floor * self.floor_over)
+        loud = values > threshold
+        findings = []
+        for first, last in _runs(loud, round(self.max_gap_s / interval_s)):
+            duration = (last - first + 1) * interval_s
+            if duration >= self.min_speech_s:
+                findings.append(
+                    Finding(
+                        "talk",
+                        f"speech-like sound for {duration:.1f} s "
+                        f"(level {float(values[first : last + 1].mean()):.2f}, room {floor:.2f})",
+                        2,
+                    )
+                )
+        return findings
+
+
+def _runs(mask: npt.NDArray[np.bool_], max_gap: int) -> list[tuple[int, int]]:
+    """Index ranges of True in `mask`, joining runs separated by at most `max_gap` False."""
+    indices = np.flatnonzero(mask)
+    if indices.size == 0:
+        return []
+    breaks = np.flatnonzero(np.diff(indices) > max_gap + 1)
+    starts = np.concatenate([[indices[0]], indices[breaks + 1]])
+    ends = np.concatenate([indices[breaks], [indices[-1]]])
+    return [(int(a), int(b)) for a, b in zip(starts, ends, strict=True)]
+
+
+@hookimpl
+def examhall_register_detectors(register: Callable[[Detector], None]) -> None:
+    register(PageSignals())
+    register(TalkDetector())
