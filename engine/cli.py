@@ -108,6 +108,14 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("--json", action="store_true")
     show.set_defaults(run=_form_show)
 
+    fixation = commands.add_parser("fixation", help="the audio-video record")
+    fixation_commands = fixation.add_subparsers(title="fixation")
+    check = fixation_commands.add_parser(
+        "verify", help="check every recorded media file against the log; exit 1 naming each bad one"
+    )
+    check.add_argument("--data", type=Path, required=True)
+    check.set_defaults(run=_fixation_verify)
+
     audit = commands.add_parser("audit", help="the event log").add_subparsers(title="audit")
     verify = audit.add_parser(
         "verify",
@@ -265,6 +273,42 @@ def _form_show(args: argparse.Namespace) -> int:
             for index, option in enumerate(row["options"]):
                 mark = "*" if index == row["key"] else " "
                 print(f"      {mark} {letters[index]}) {option}")
+    return 0
+
+
+def _fixation_verify(args: argparse.Namespace) -> int:
+    from engine.fixation import verify_files
+    from engine.store.proctoring import read_media, read_media_journal
+    from engine.store.sqlite import SQLiteStore
+
+    database = args.data / SQLiteStore.FILE_NAME
+    if not database.exists():
+        print(f"examhall: no database at {database}", file=sys.stderr)
+        return 2
+    records = list(read_media(database))
+    logged = read_media_journal(database)
+    problems = [str(problem) for problem in verify_files(args.data, records)]
+    for record in records:
+        if logged.get((record.sitting_id, record.kind.value, record.seq)) != record.sha256:
+            problems.append(
+                f"{record.sitting_id} {record.kind} {record.seq} ({record.path}): "
+                "the record differs from the journal: the database was edited"
+            )
+    known = {record.path for record in records}
+    media_root = args.data / "media"
+    if media_root.is_dir():
+        for path in sorted(media_root.rglob("*")):
+            relative = str(path.relative_to(args.data))
+            if path.is_file() and not path.name.startswith(".") and relative not in known:
+                problems.append(f"{relative}: a file no record accounts for")
+    for problem in problems:
+        print(f"BAD: {problem}", file=sys.stderr)
+    if problems:
+        return 1
+    purged = sum(1 for record in records if record.purged)
+    print(
+        f"intact: {len(records) - purged} media files match the log ({purged} purged by retention)"
+    )
     return 0
 
 

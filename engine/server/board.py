@@ -49,7 +49,8 @@ class TileState:
     identity: dict[str, Any] | None = None
     irregularities: int = 0
     last_irregularity: dict[str, Any] | None = None
-    last_severity: int = 0
+    last_by_severity: dict[int, float] = field(default_factory=dict)
+    """When an irregularity of each severity was last recorded."""
     lost_s: float = 0.0
     snapshot_at: float | None = None
 
@@ -65,17 +66,19 @@ class TileState:
 
     def attention(self, now: float) -> int:
         """3: act now; 2: look soon; 1: running calmly; 0: nothing to do."""
-        recent = (
-            self.last_irregularity is not None
-            and now - float(self.last_irregularity["at"]) < RECENT_S
-        )
-        if self.state == State.RUNNING and (
-            not self.connected or (recent and self.last_severity >= 3)
-        ):
+
+        def recent(severity: int) -> bool:
+            return any(
+                now - at < RECENT_S
+                for level, at in self.last_by_severity.items()
+                if level >= severity
+            )
+
+        if self.state == State.RUNNING and (not self.connected or recent(3)):
             return 3
         if self.state == State.SCHEDULED and self.connected:
             return 2  # waiting for the proctor's identity check
-        if self.state in (State.RUNNING, State.PAUSED) and (recent or self.lost_s > 0):
+        if self.state in (State.RUNNING, State.PAUSED) and (recent(1) or self.lost_s > 0):
             return 2
         if self.state in (State.RUNNING, State.PAUSED, State.CHECKED_IN):
             return 1

@@ -58,7 +58,7 @@ async def candidate_socket(request: web.Request) -> web.WebSocketResponse:
         await _refuse_internal(ws)
     finally:
         if live is not None:
-            await hall.leave(live, link)
+            hall.leave(live, link)
         if not ws.closed:
             await ws.close()
     return ws

@@ -243,18 +243,23 @@ class Hall:
         self._tile(live)
         return live
 
-    async def leave(self, live: LiveSitting, link: Link) -> None:
-        """The connection ended; a running sitting starts counting lost time."""
+    def leave(self, live: LiveSitting, link: Link) -> None:
+        """The connection ended; a running sitting starts counting lost time.
+
+        Not a coroutine: the socket's handler may be cancelled as the peer goes away, and the
+        record of the disconnect must not go with it.
+        """
         if live.link is not link:
             return
         live.link = None
-        if live.sitting.state is State.RUNNING and live.sitting.id in self.live:
-            with contextlib.suppress(StoreError):
-                await self.persist(live, live.sitting.disconnected(self.now()))
-                await self.note(
-                    live, Finding("disconnected", "the connection dropped", 3), "server"
-                )
         self._tile(live)
+        if live.sitting.state is State.RUNNING and live.sitting.id in self.live:
+            self._spawn(self._record_disconnect(live))
+
+    async def _record_disconnect(self, live: LiveSitting) -> None:
+        with contextlib.suppress(StoreError):
+            await self.persist(live, live.sitting.disconnected(self.now()))
+            await self.note(live, Finding("disconnected", "the connection dropped", 3), "server")
 
     def seen(self, live: LiveSitting) -> None:
         """A frame arrived from the candidate."""
@@ -514,7 +519,7 @@ class Hall:
                 "detail": finding.detail,
                 "source": source,
             }
-            tile.last_severity = finding.severity
+            tile.last_by_severity[finding.severity] = at
             self.board.mark(tile)
             key = (tile.exam, tile.candidate.site_id)
             pushed = wire.Irregularity(live.sitting.id, finding.kind, at, finding.detail, source)

@@ -194,7 +194,7 @@ async def _store(
             live, Finding("media-out-of-order", f"{kind.value} {seq} arrived late", 1), "server"
         )
     await hall.media_arrived(live, snapshot=kind is Kind.SNAPSHOT)
-    return record
+    return stored.record
 
 
 def _records(request: web.Request) -> ProctoringRecords:

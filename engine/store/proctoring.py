@@ -128,7 +128,12 @@ class ProctoringRecords:
             arrival = classify(record.seq, record.sha256, stored)
             if arrival in (Arrival.REPEAT, Arrival.CONFLICT):
                 temporary.unlink(missing_ok=True)
-                return Stored(arrival, record)
+                row = connection.execute(
+                    f"SELECT {MEDIA_COLUMNS} FROM media WHERE sitting_id = ? AND kind = ? "
+                    "AND seq = ?",
+                    (record.sitting_id, record.kind.value, record.seq),
+                ).fetchone()
+                return Stored(arrival, _record(row))
             os.replace(temporary, final)
             journal_seq = self.store.append_event(
                 connection,

@@ -35,6 +35,60 @@ generate = {candidates}
 """
 
 
+PROCTORED_EXAM = """
+[exam]
+id = "t-proctored"
+title = { kk = "Бақыланатын сынақ", ru = "Тест под наблюдением" }
+scheme = "kz-prosecutor"
+languages = ["kk", "ru"]
+admission = "proctor"
+identity_document = "iin"
+
+[[parts]]
+id = "main"
+title = { kk = "Негізгі бөлім", ru = "Основная часть" }
+bank = "test-bank"
+minutes = 90
+[parts.blueprint]
+dimension = "act"
+counts = { prosecutor-office = 4, anti-corruption = 4, ethics-code = 4 }
+
+[[sites]]
+id = "site-a"
+title = { kk = "А орталығы", ru = "Центр А" }
+
+[[sites]]
+id = "site-b"
+title = { kk = "Б орталығы", ru = "Центр Б" }
+
+[[staff]]
+login = "proctor-a"
+name = "Proctor of A"
+role = "proctor"
+sites = ["site-a"]
+
+[[staff]]
+login = "proctor-b"
+name = "Proctor of B"
+role = "proctor"
+sites = ["site-b"]
+
+[[staff]]
+login = "observer"
+name = "Observer of both"
+role = "observer"
+sites = ["site-a", "site-b"]
+
+[[staff]]
+login = "admin"
+name = "Administrator"
+role = "admin"
+
+[candidates]
+generate = 40
+"""
+
+
 def write_test_catalog(root: Path, *, short_seconds: int = 4) -> tuple[Path, Path]:
     """Banks and exams: `t-exam` (90 minutes) and `t-short` (a few seconds, for deadlines)."""
     banks = root / "banks"
@@ -61,7 +115,15 @@ def write_test_catalog(root: Path, *, short_seconds: int = 4) -> tuple[Path, Pat
         ),
         encoding="utf-8",
     )
+    (exams / "t-proctored.toml").write_text(PROCTORED_EXAM, encoding="utf-8")
     return banks, exams
+
+
+def read_staff(data_dir: Path, exam_id: str) -> dict[str, str]:
+    """login → password, as the server wrote them on first load."""
+    path = data_dir / "access-codes" / f"{exam_id}-staff.csv"
+    with path.open(encoding="utf-8") as handle:
+        return {row["login"]: row["password"] for row in csv.DictReader(handle)}
 
 
 @dataclass

@@ -1,0 +1,121 @@
+"""A/V fixation over HTTP: every chunk on disk and in the log, every wrong one refused and noted."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+
+from engine.client import CandidateClient, ClientError, upload_media
+from engine.fixation import MAX_CHUNK_BYTES
+from tests.e2e.conftest import Running
+
+WEBM = b"\x1a\x45\xdf\xa3" + bytes(range(256)) * 8
+JPEG = b"\xff\xd8\xff\xe0" + bytes(100)
+
+
+@pytest.fixture
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as opened:
+        yield opened
+
+
+async def post(
+    session: aiohttp.ClientSession, client: CandidateClient, data: bytes, *,
+    seq: int | None = 1, media_type: str = "video/webm",
+) -> dict[str, object]:
+    return await upload_media(
+        session, client.base_url, client.token, client.part, data, media_type, seq=seq
+    )
+
+
+async def refused_code(coroutine: object) -> str:
+    with pytest.raises(ClientError) as refused:
+        await coroutine  # type: ignore[misc]
+    return refused.value.code
+
+
+def verify(running: Running) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "engine.cli", "fixation", "verify",
+         "--data", str(running.config.data_dir)],
+        capture_output=True, text=True, check=False,
+    )
+
+
+async def test_chunks_are_stored_hashed_and_verified(
+    running: Running, session: aiohttp.ClientSession
+) -> None:
+    client, _ = await running.candidate()
+    await client.start("kk")
+    first = await post(session, client, WEBM, seq=1)
+    second = await post(session, client, b"next bytes", seq=2)
+    assert first["size"] == len(WEBM) and len(str(first["sha256"])) == 64
+    assert second["seq"] == 2
+    assert await post(session, client, b"next bytes", seq=2) == second, (
+        "the same chunk again is acknowledged with its first record, not stored twice"
+    )
+    still = await post(session, client, JPEG, seq=None, media_type="image/jpeg")
+    assert still["seq"] == 1
+    records = await running.hall.media_records(client.view.welcome.sitting)  # type: ignore[union-attr]
+    assert [(r.kind.value, r.seq) for r in records] == [("chunk", 1), ("chunk", 2), ("snapshot", 1)]
+    result = verify(running)
+    assert result.returncode == 0, result.stderr
+    assert "3 media files match the log" in result.stdout
+
+
+async def test_a_tampered_chunk_is_named_by_fixation_verify(
+    running: Running, session: aiohttp.ClientSession
+) -> None:
+    client, _ = await running.candidate()
+    await client.start("kk")
+    await post(session, client, WEBM, seq=1)
+    await post(session, client, b"second chunk", seq=2)
+    records = await running.hall.media_records(client.view.welcome.sitting)  # type: ignore[union-attr]
+    tampered = running.config.data_dir / records[1].path
+    tampered.write_bytes(b"second chunK")
+    (running.config.data_dir / records[0].path).unlink()
+    result = verify(running)
+    assert result.returncode == 1
+    assert f"chunk 2 ({records[1].path}): SHA-256 differs from the log" in result.stderr
+    assert f"chunk 1 ({records[0].path}): the file is missing" in result.stderr
+
+
+async def test_every_wrong_chunk_is_refused_or_noted(
+    running: Running, session: aiohttp.ClientSession
+) -> None:
+    client, _ = await running.candidate()
+    await client.start("kk")
+    sitting = client.view.welcome.sitting  # type: ignore[union-attr]
+    assert await refused_code(post(session, client, b"not webm", seq=1)) == "bad_media"
+    assert await refused_code(post(session, client, WEBM, seq=1, media_type="text/plain")) == (
+        "bad_media"
+    )
+    assert await refused_code(post(session, client, WEBM, seq=0)) == "bad_seq"
+    big = b"\x1a\x45\xdf\xa3" + bytes(MAX_CHUNK_BYTES)
+    assert await refused_code(post(session, client, big, seq=1)) == "chunk_too_large"
+    await post(session, client, WEBM, seq=1)
+    assert await refused_code(post(session, client, WEBM + b"!", seq=1)) == "duplicate_chunk"
+    await post(session, client, b"five", seq=5)
+    await post(session, client, b"three", seq=3)
+    assert await refused_code(
+        post(session, client, b"not an image", seq=None, media_type="image/jpeg")
+    ) == "bad_media"
+    events = await running.hall.store.events_of(sitting)
+    noted = [e["data"]["kind"] for e in events if e["kind"] == "irregularity"]
+    assert noted == ["media-bad", "media-bad", "media-oversized", "media-duplicate", "media-gap",
+                     "media-out-of-order", "media-bad"]
+
+
+async def test_no_chunk_is_taken_for_a_closed_sitting_or_a_bad_token(
+    running: Running, session: aiohttp.ClientSession
+) -> None:
+    client, _ = await running.candidate()
+    await client.start("kk")
+    await client.submit()
+    assert await refused_code(post(session, client, WEBM, seq=1)) == "sitting_closed"
+    client.token = client.token[:-4] + "AAAA"
+    assert await refused_code(post(session, client, WEBM, seq=1)) == "bad_token"
