@@ -62,6 +62,12 @@ def _parser() -> argparse.ArgumentParser:
         command.add_argument(
             "--exams", type=Path, default=None, help="folder of exam files (default: BANKS/exams)"
         )
+        command.add_argument(
+            "--media-retention-days",
+            type=float,
+            default=None,
+            help="delete media files of sittings closed this long ago (default: keep them)",
+        )
         command.set_defaults(run=_serve, demo=demo)
 
     simulate = commands.add_parser("simulate", help="run simulated candidates through an exam")
@@ -124,6 +130,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     verify.add_argument("--data", type=Path, required=True)
     verify.set_defaults(run=_audit_verify)
+    __import__("engine.cli_results").cli_results.register(commands)
     return parser
 
 
@@ -136,6 +143,7 @@ def _serve(args: argparse.Namespace) -> int:
         banks_dir=args.banks,
         exams_dir=args.exams or args.banks / "exams",
         demo=args.demo,
+        media_retention_days=args.media_retention_days,
     )
     if args.demo:
         print(

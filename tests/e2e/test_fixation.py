@@ -24,8 +24,12 @@ async def session() -> AsyncIterator[aiohttp.ClientSession]:
 
 
 async def post(
-    session: aiohttp.ClientSession, client: CandidateClient, data: bytes, *,
-    seq: int | None = 1, media_type: str = "video/webm",
+    session: aiohttp.ClientSession,
+    client: CandidateClient,
+    data: bytes,
+    *,
+    seq: int | None = 1,
+    media_type: str = "video/webm",
 ) -> dict[str, object]:
     return await upload_media(
         session, client.base_url, client.token, client.part, data, media_type, seq=seq
@@ -40,9 +44,18 @@ async def refused_code(coroutine: object) -> str:
 
 def verify(running: Running) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "engine.cli", "fixation", "verify",
-         "--data", str(running.config.data_dir)],
-        capture_output=True, text=True, check=False,
+        [
+            sys.executable,
+            "-m",
+            "engine.cli",
+            "fixation",
+            "verify",
+            "--data",
+            str(running.config.data_dir),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
 
 
@@ -101,13 +114,23 @@ async def test_every_wrong_chunk_is_refused_or_noted(
     assert await refused_code(post(session, client, WEBM + b"!", seq=1)) == "duplicate_chunk"
     await post(session, client, b"five", seq=5)
     await post(session, client, b"three", seq=3)
-    assert await refused_code(
-        post(session, client, b"not an image", seq=None, media_type="image/jpeg")
-    ) == "bad_media"
+    assert (
+        await refused_code(
+            post(session, client, b"not an image", seq=None, media_type="image/jpeg")
+        )
+        == "bad_media"
+    )
     events = await running.hall.store.events_of(sitting)
     noted = [e["data"]["kind"] for e in events if e["kind"] == "irregularity"]
-    assert noted == ["media-bad", "media-bad", "media-oversized", "media-duplicate", "media-gap",
-                     "media-out-of-order", "media-bad"]
+    assert noted == [
+        "media-bad",
+        "media-bad",
+        "media-oversized",
+        "media-duplicate",
+        "media-gap",
+        "media-out-of-order",
+        "media-bad",
+    ]
 
 
 async def test_no_chunk_is_taken_for_a_closed_sitting_or_a_bad_token(
@@ -119,3 +142,25 @@ async def test_no_chunk_is_taken_for_a_closed_sitting_or_a_bad_token(
     assert await refused_code(post(session, client, WEBM, seq=1)) == "sitting_closed"
     client.token = client.token[:-4] + "AAAA"
     assert await refused_code(post(session, client, WEBM, seq=1)) == "bad_token"
+
+
+async def test_retention_deletes_old_media_but_keeps_the_record(
+    running: Running, session: aiohttp.ClientSession
+) -> None:
+    client, _ = await running.candidate()
+    await client.start("kk")
+    await post(session, client, WEBM, seq=1)
+    sitting = client.view.welcome.sitting  # type: ignore[union-attr]
+    records = running.hall.records
+    assert records is not None
+    now = running.hall.now()
+    assert await records.purge_closed_before(now, now) == 0, "an open sitting keeps its media"
+    await client.submit()
+    assert await records.purge_closed_before(now - 3600, now) == 0, "closed too recently"
+    assert await records.purge_closed_before(now + 1, now + 1) == 1
+    (record,) = await records.media_of(sitting)
+    assert record.purged and not (running.config.data_dir / record.path).exists()
+    events = [e["kind"] for e in await running.hall.store.events_of(sitting)]
+    assert "media-purged" in events
+    result = verify(running)
+    assert result.returncode == 0 and "1 purged by retention" in result.stdout
