@@ -1,0 +1,59 @@
+"""Access codes, tokens and staff passwords."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from engine.exceptions import AuthError
+from engine.server.auth import (
+    CODE_ALPHABET,
+    TokenIssuer,
+    hash_code,
+    hash_password,
+    new_access_code,
+    password_matches,
+)
+
+
+def test_access_codes_are_readable_and_typed_forgivingly() -> None:
+    code = new_access_code()
+    raw = code.replace("-", "")
+    assert len(raw) == 10 and set(raw) <= set(CODE_ALPHABET)
+    assert hash_code(code) == hash_code(f"  {code.lower()} ") == hash_code(raw)
+    assert hash_code(code) != hash_code(new_access_code())
+
+
+def test_a_token_carries_its_subject_exam_and_role() -> None:
+    issuer = TokenIssuer(b"k" * 32, ttl_s=60)
+    token, expires_at = issuer.issue(subject="c1", exam_id="e", role="candidate", now=time.time())
+    claims = issuer.verify(token, role="candidate")
+    assert (claims.subject, claims.exam_id, claims.role) == ("c1", "e", "candidate")
+    assert claims.expires_at == int(expires_at)
+    with pytest.raises(AuthError) as wrong_role:
+        issuer.verify(token, role=("proctor", "admin"))
+    assert wrong_role.value.code == "wrong_role"
+
+
+def test_expired_forged_and_garbled_tokens_are_refused() -> None:
+    issuer = TokenIssuer(b"k" * 32, ttl_s=60)
+    old, _ = issuer.issue(subject="c1", exam_id="e", role="candidate", now=time.time() - 3600)
+    with pytest.raises(AuthError) as expired:
+        issuer.verify(old, role="candidate")
+    assert expired.value.code == "token_expired"
+    other = TokenIssuer(b"x" * 32, ttl_s=60)
+    forged, _ = other.issue(subject="c1", exam_id="e", role="candidate", now=time.time())
+    for bad in (forged, "not-a-token", ""):
+        with pytest.raises(AuthError) as refused:
+            issuer.verify(bad, role="candidate")
+        assert refused.value.code == "bad_token"
+
+
+def test_passwords_are_salted_scrypt_hashes() -> None:
+    first, second = hash_password("correct horse"), hash_password("correct horse")
+    assert first != second and first.startswith("scrypt$")
+    assert password_matches("correct horse", first) and password_matches("correct horse", second)
+    assert not password_matches("correct horsE", first)
+    assert not password_matches("correct horse", "md5$abc")
+    assert not password_matches("correct horse", "garbage")
