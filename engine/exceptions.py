@@ -10,10 +10,13 @@ client's and goes back to it as an error message with a code; an `EngineError` t
     ├── PluginError                  a plugin raised, returned nonsense or clashed by name
     ├── StoreError                   the store failed (disk full, corrupt file)
     ├── JournalError                 the tamper-evident log does not verify
+    ├── SignatureError               a sealed file or statement does not verify
     └── RequestError                 the client's mistake; has a wire `code`
         ├── ProtocolError            malformed frame, unknown type, bad field   (close 4400)
         ├── AuthError                bad, expired or foreign token / code       (close 4401)
         ├── ForbiddenError           not yours to see or do                     (close 4403)
+        │   └── AdmissionRefused     a rule refuses this person a sitting now (KZ-9, UA-7)
+        ├── AppealRefused            an appeal the rules do not accept (late, not personal)
         └── CandidateError           a legal frame that the sitting refuses (stays open)
             ├── IllegalTransition    the sitting's state does not allow it
             ├── SequenceError        replayed with other content, or a gap in answer numbers
@@ -78,6 +81,10 @@ class JournalError(ExamhallError):
         super().__init__(reason if seq is None else f"event {seq}: {reason}")
 
 
+class SignatureError(ExamhallError):
+    """A seal is missing, malformed, made by another key, or does not match the bytes."""
+
+
 class RequestError(ExamhallError):
     """The client's mistake. `code` is the wire error code, `close_code` set when fatal."""
 
@@ -126,3 +133,24 @@ class TooLate(CandidateError):
 
 class UnknownItem(CandidateError):
     code = "unknown_item"
+
+
+class AdmissionRefused(ForbiddenError):
+    """A scheme's rule refuses a sitting; `allowed_from` is the first day allowed, if any."""
+
+    code = "not_admitted"
+
+    def __init__(self, message: str, *, rule: str, allowed_from: str | None = None) -> None:
+        super().__init__(message)
+        self.rule = rule
+        self.allowed_from = allowed_from
+
+
+class AppealRefused(RequestError):
+    """An appeal that is not accepted for consideration; the message cites the rule."""
+
+    code = "appeal_refused"
+
+    def __init__(self, message: str, *, rule: str) -> None:
+        super().__init__(message)
+        self.rule = rule

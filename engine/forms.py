@@ -5,19 +5,28 @@ and the bank: it can be rebuilt at any time for an appeal or an audit, it differ
 candidates (UA-10), and it cannot be predicted without the secret (under UA-4 the item list is
 public, so knowing someone's form in advance would be knowing their questions).
 
-The algorithm (version 1) — changing any step changes every form, so it is a contract:
+The algorithm (version 2) — changing any step changes every form, so it is a contract:
 
-1. ``seed = form_seed(...)``; ``u = numpy.random.default_rng(seed).random(3 * T)`` where T is the
-   blueprint total. Every later step only reads ``u``, in three blocks of T numbers.
+1. ``seed = form_seed(...)``, 128 bits; its two 64-bit halves are k0 (high) and k1 (low). The
+   form reads 3T uniform numbers, T the blueprint total: number i (from 0) is
+   ``u_i = (splitmix64(k0, i) XOR k1 >> 11) / 2**53`` where ``splitmix64(k0, i)`` is SplitMix64's
+   finaliser applied to ``k0 + (i + 1) * 0x9E3779B97F4A7C15`` (mod 2**64). A counter-based
+   stream: any number of forms are drawn at once with array operations, no generator per form.
+   Every later step only reads ``u``, in three blocks of T numbers.
 2. Selection, block 1: for each blueprint value in sorted order, the bank items with that tag
-   sorted by id form a pool of n; a partial Fisher–Yates shuffle with
-   ``j = i + floor(u * (n - i))`` for i = 0 .. k-1 moves k distinct items to the front.
-3. Order, block 2: the k-per-value selections are concatenated and shuffled by the same
-   forward Fisher–Yates over all T positions.
+   sorted by id form a pool of n, of which k are drawn by Floyd's algorithm: for s = 0 .. k-1,
+   ``j = n - k + s`` and ``t = floor(u * (j + 1))``; take t unless it was already taken, then
+   take j. Every k-subset is equally likely, and the cost does not grow with the pool.
+3. Order, block 2: the k-per-value selections are concatenated and shuffled by a forward
+   Fisher–Yates over all T positions, ``j = i + floor(u * (T - i))``.
 4. Options, block 3: the item at position i gets the permutation of rank
    ``floor(u * m!)`` in lexicographic order of the permutations of its m options (rank 0, the
    identity, when the part does not shuffle options). Blocks are drawn either way, so switching
    option shuffling off does not change which items a candidate gets.
+
+Version 1 (a numpy Generator seeded per form, a Fisher–Yates over each whole pool) drew the
+same distribution; it was replaced because building one generator per form and shuffling whole
+pools made 100,000 forms take many seconds (docs/performance.md).
 
 `assemble_form` is the plain reference; `assemble_forms` computes the same forms for many
 candidates at once with array operations.
@@ -25,6 +34,7 @@ candidates at once with array operations.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import math
@@ -41,9 +51,14 @@ from engine.model import Bank, Exam, Form, FormItem, Item, Part
 
 Shuffled = TypeVar("Shuffled")
 
-FORM_ALGORITHM = 1
+FORM_ALGORITHM = 2
 MIN_SECRET_BYTES = 16
-_SEED_DOMAIN = b"examhall-form-v1"
+_SEED_DOMAIN = b"examhall-form-v2"
+_MASK64 = (1 << 64) - 1
+_GOLDEN = 0x9E3779B97F4A7C15
+_MIX1 = 0xBF58476D1CE4E5B9
+_MIX2 = 0x94D049BB133111EB
+_UNIT = 2.0**-53
 _CHUNK = 4096
 """Candidates assembled together in `assemble_forms`: large enough to amortise numpy calls,
 small enough that a chunk's arrays stay at a few megabytes."""
@@ -66,14 +81,22 @@ def _exam_hasher(secret: bytes, exam_id: str) -> hashlib._Hash:
 
 
 def _finish_seed(exam_hasher: hashlib._Hash, candidate_id: str, part_id: str) -> int:
-    hasher = exam_hasher.copy()
-    hasher.update(_length_prefixed(candidate_id.encode()))
-    hasher.update(_length_prefixed(part_id.encode()))
-    return int.from_bytes(hasher.digest()[:16], "big")
+    return int.from_bytes(_seed_digest(exam_hasher, candidate_id, part_id), "big")
 
 
 def _length_prefixed(field: bytes) -> bytes:
     return len(field).to_bytes(8, "big") + field
+
+
+def _floyd(size: int, uniforms: Sequence[float]) -> list[int]:
+    """Step 2 for one pool: len(uniforms) distinct indices of range(size), Floyd's algorithm."""
+    count = len(uniforms)
+    chosen: list[int] = []
+    for step, uniform in enumerate(uniforms):
+        top = size - count + step
+        pick = min(int(uniform * (top + 1)), top)
+        chosen.append(top if pick in chosen else pick)
+    return chosen
 
 
 def shown_key(form_item: FormItem, item: Item) -> int:
@@ -90,12 +113,32 @@ class _Plan:
     pools: tuple[tuple[tuple[Item, ...], int], ...]
     """(items of one blueprint value sorted by id, how many to draw), values sorted."""
     total: int
+    option_counts: dict[str, int]
+    """Options of every pool item, by id (looked up once, not per form)."""
+
+
+_PLANS: dict[tuple[int, int, int], tuple[Exam, Part, Bank, _Plan]] = {}
+"""Resolved plans by the identity of (exam, part, bank): the server assembles one form per
+sitting it takes up, and sorting the pools each time cost more than drawing the form."""
+_PLANS_KEPT = 64
 
 
 def _plan(exam: Exam, part: Part, bank: Bank, secret: bytes) -> _Plan:
     """Check that the part can be drawn from this bank and list its pools."""
     if len(secret) < MIN_SECRET_BYTES:
         raise ValueError(f"the exam secret must be at least {MIN_SECRET_BYTES} bytes")
+    key = (id(exam), id(part), id(bank))
+    known = _PLANS.get(key)
+    if known is not None and known[0] is exam and known[1] is part and known[2] is bank:
+        return known[3]
+    plan = _resolve_plan(exam, part, bank)
+    if len(_PLANS) >= _PLANS_KEPT:
+        _PLANS.clear()
+    _PLANS[key] = (exam, part, bank, plan)  # holding them keeps their ids from being reused
+    return plan
+
+
+def _resolve_plan(exam: Exam, part: Part, bank: Bank) -> _Plan:
     if part.bank_id != bank.id:
         raise ConfigError(f"part '{part.id}' draws from bank '{part.bank_id}', not '{bank.id}'")
     dimension = part.blueprint.dimension
@@ -111,28 +154,30 @@ def _plan(exam: Exam, part: Part, bank: Bank, secret: bytes) -> _Plan:
                 f"{dimension} = '{value}'; bank '{bank.id}' has {len(pool)}"
             )
         pools.append((pool, count))
-    return _Plan(tuple(pools), part.blueprint.total)
+    counts = {item.id: item.option_count for pool, _ in pools for item in pool}
+    return _Plan(tuple(pools), part.blueprint.total, counts)
 
 
 def assemble_form(secret: bytes, exam: Exam, part: Part, bank: Bank, candidate_id: str) -> Form:
     """The form of one candidate for one part (the reference implementation of the algorithm)."""
     plan = _plan(exam, part, bank, secret)
     total = plan.total
-    rng = np.random.default_rng(form_seed(secret, exam.id, candidate_id, part.id))
-    u = rng.random(3 * total).tolist()
+    seed = form_seed(secret, exam.id, candidate_id, part.id)
+    k0 = np.array([seed >> 64], dtype=np.uint64)
+    k1 = np.array([seed & _MASK64], dtype=np.uint64)
+    u: list[float] = _uniform_rows(k0, k1, 3 * total)[:, 0].tolist()
     chosen: list[Item] = []
     offset = 0
     for pool, count in plan.pools:
-        indices = list(range(len(pool)))
-        _fisher_yates(indices, u[offset : offset + count])
-        chosen.extend(pool[index] for index in indices[:count])
+        chosen.extend(pool[index] for index in _floyd(len(pool), u[offset : offset + count]))
         offset += count
     _fisher_yates(chosen, u[total : 2 * total])
     items = []
+    option_counts = plan.option_counts
     for position, item in enumerate(chosen):
-        size = item.option_count
+        size = option_counts[item.id]
         rank = _rank(u[2 * total + position], size) if part.shuffle_options else 0
-        items.append(FormItem(item.id, _permutation_of_rank(rank, size)))
+        items.append(FormItem(item.id, _permutations(size)[rank]))
     return Form(exam.id, candidate_id, part.id, tuple(items))
 
 
@@ -145,18 +190,17 @@ def _fisher_yates(values: list[Shuffled], uniforms: Sequence[float]) -> None:
 
 
 def _rank(uniform: float, size: int) -> int:
-    count = math.factorial(size)
+    count = _FACTORIALS[size]
     return min(int(uniform * count), count - 1)
 
 
-def _permutation_of_rank(rank: int, size: int) -> tuple[int, ...]:
-    """The permutation of range(size) at `rank` in lexicographic order (factorial number system)."""
-    remaining = list(range(size))
-    order = []
-    for place in range(size - 1, -1, -1):
-        index, rank = divmod(rank, math.factorial(place))
-        order.append(remaining.pop(index))
-    return tuple(order)
+_FACTORIALS = [math.factorial(size) for size in range(9)]
+
+
+@functools.cache
+def _permutations(size: int) -> list[tuple[int, ...]]:
+    """Every permutation of range(size), in lexicographic order (so rank r is entry r)."""
+    return list(itertools.permutations(range(size)))
 
 
 # --- many candidates at once ---------------------------------------------------------------------
@@ -167,11 +211,11 @@ def assemble_forms(
 ) -> list[Form]:
     """The forms of many candidates for one part; equal to `assemble_form` for each of them.
 
-    Each candidate still gets its own generator (that is what makes a form reproducible
-    alone); the shuffles then run as array operations over a chunk of candidates, and the
-    immutable `FormItem`s are shared between forms instead of being made 120 times per form.
-    Arrays are laid out position-major (one row per form position, one column per candidate)
-    so that every Fisher–Yates step reads and writes contiguous rows.
+    The streams of a chunk of candidates are computed together (the stream is counter-based),
+    every step runs as array operations over the chunk, and the immutable `FormItem`s are
+    shared between forms instead of being made 120 times per form. Arrays are laid out
+    position-major (one row per form position, one column per candidate) so that every step
+    reads and writes contiguous rows.
     """
     plan = _plan(exam, part, bank, secret)
     total = plan.total
@@ -179,15 +223,14 @@ def assemble_forms(
     option_counts = np.array([item.option_count for item in pool_items], dtype=np.int64)
     form_items = _FormItemCache(pool_items)
     exam_hasher = _exam_hasher(secret, exam.id)
-    make_generator = np.random.default_rng
     forms: list[Form] = []
     for start in range(0, len(candidate_ids), _CHUNK):
         chunk = candidate_ids[start : start + _CHUNK]
-        draws = [
-            make_generator(_finish_seed(exam_hasher, candidate_id, part.id)).random(3 * total)
-            for candidate_id in chunk
-        ]
-        uniforms = np.array(draws).T  # position-major, as a view of (candidates × 3T)
+        digests = b"".join(
+            _seed_digest(exam_hasher, candidate_id, part.id) for candidate_id in chunk
+        )
+        keys = np.frombuffer(digests, dtype=">u8").astype(np.uint64).reshape(len(chunk), 2)
+        uniforms = _uniform_rows(keys[:, 0], keys[:, 1], 3 * total)
         order = _select(plan, uniforms[:total])
         _fisher_yates_columns(order, uniforms[total : 2 * total])
         if part.shuffle_options:
@@ -199,6 +242,30 @@ def assemble_forms(
     return forms
 
 
+def _seed_digest(exam_hasher: hashlib._Hash, candidate_id: str, part_id: str) -> bytes:
+    """The 16 bytes `form_seed` reads as its number (big-endian)."""
+    hasher = exam_hasher.copy()
+    hasher.update(_length_prefixed(candidate_id.encode()))
+    hasher.update(_length_prefixed(part_id.encode()))
+    return hasher.digest()[:16]
+
+
+def _uniform_rows(
+    k0: npt.NDArray[np.uint64], k1: npt.NDArray[np.uint64], count: int
+) -> npt.NDArray[np.float64]:
+    """Step 1 for a chunk of forms: (count × forms), row i holding number i of every form."""
+    counters = np.arange(1, count + 1, dtype=np.uint64)[:, np.newaxis]
+    z = k0[np.newaxis, :] + counters * np.uint64(_GOLDEN)
+    z ^= z >> np.uint64(30)
+    z *= np.uint64(_MIX1)
+    z ^= z >> np.uint64(27)
+    z *= np.uint64(_MIX2)
+    z ^= z >> np.uint64(31)
+    z ^= k1[np.newaxis, :]
+    z >>= np.uint64(11)
+    return z.astype(np.float64) * _UNIT
+
+
 def _select(plan: _Plan, uniforms: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
     """Block 1 for a chunk: each form's chosen items as indices into the concatenated pools."""
     forms = uniforms.shape[1]
@@ -206,12 +273,17 @@ def _select(plan: _Plan, uniforms: npt.NDArray[np.float64]) -> npt.NDArray[np.in
     offset = 0
     base = 0
     for pool, count in plan.pools:
-        positions = np.arange(len(pool), dtype=np.int64)[:, np.newaxis]
-        indices = np.repeat(positions, forms, axis=1)
-        _fisher_yates_columns(indices, uniforms[offset : offset + count])
-        chosen[offset : offset + count] = indices[:count] + base
+        size = len(pool)
+        for step in range(count):
+            top = size - count + step
+            pick = np.minimum((uniforms[offset + step] * (top + 1)).astype(np.int64), top)
+            if step:
+                taken = (chosen[offset : offset + step] == pick).any(axis=0)
+                pick = np.where(taken, top, pick)
+            chosen[offset + step] = pick
+        chosen[offset : offset + count] += base
         offset += count
-        base += len(pool)
+        base += size
     return chosen
 
 
@@ -263,9 +335,7 @@ class _FormItemCache:
         self._dense = code_count <= _DENSE_LIMIT
         self._table = np.empty(code_count if self._dense else 0, dtype=object)
         self._filled = np.zeros(code_count if self._dense else 0, dtype=bool)
-        self._permutations = {
-            size: list(itertools.permutations(range(size))) for size in set(sizes)
-        }
+        self._permutations = {size: _permutations(size) for size in set(sizes)}
 
     def rows(self, codes: npt.NDArray[np.int64]) -> list[list[FormItem]]:
         """The form items of each row of codes."""

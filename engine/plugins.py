@@ -1,20 +1,22 @@
 """The plugin manager: built-in plugins first, then the entry points of group ``examhall``.
 
-It also collects the schemes plugins register and guards every call into them: a plugin that
-raises, returns nonsense or clashes by name is reported as a `PluginError` naming it.
+It also collects the schemes plugins register. Every scheme is handed out wrapped in a
+`CheckedScheme`, so a plugin that raises, returns nonsense or clashes by name is reported as a
+`PluginError` naming it, never silently trusted.
 """
 
 from __future__ import annotations
 
 import importlib
-import math
+import importlib.metadata
 from collections.abc import Iterable
 from types import ModuleType
 
 import pluggy
 
 from engine import hookspecs
-from engine.exceptions import PluginError
+from engine.checked_scheme import CheckedScheme
+from engine.exceptions import ConfigError, PluginError
 from engine.model import Exam, Part
 from engine.schemes import PartResult, Scheme
 from engine.scoring import ResponseMatrix
@@ -25,14 +27,41 @@ BUILTIN_PLUGINS = ("plugins.kz_prosecutor", "plugins.ua_prosecutor")
 def create_plugin_manager(
     *, builtins: Iterable[str] = BUILTIN_PLUGINS, entry_points: bool = True
 ) -> pluggy.PluginManager:
+    """A manager with the hook specs, the built-in plugins and (unless off) installed ones."""
     manager = pluggy.PluginManager(hookspecs.PROJECT)
     manager.add_hookspecs(hookspecs)
     for name in builtins:
         module: ModuleType = importlib.import_module(name)
         manager.register(module, name=name)
     if entry_points:
-        manager.load_setuptools_entrypoints(hookspecs.PROJECT)
+        load_entry_points(manager)
     return manager
+
+
+def load_entry_points(manager: pluggy.PluginManager) -> list[str]:
+    """Register every installed ``examhall`` entry point; a broken one is named in the error.
+
+    Returns the names registered. An entry point whose object is already registered (the same
+    module listed twice) is skipped, as pluggy's own loader does.
+    """
+    registered = []
+    for entry_point in importlib.metadata.entry_points(group=hookspecs.PROJECT):
+        distribution = entry_point.dist.name if entry_point.dist else "?"
+        label = f"{entry_point.name} ({distribution})"
+        if manager.has_plugin(entry_point.name) or manager.is_blocked(entry_point.name):
+            continue
+        try:
+            plugin = entry_point.load()
+        except Exception as error:
+            raise PluginError(label, f"cannot be imported: {error!r}") from error
+        if manager.is_registered(plugin):
+            continue
+        try:
+            manager.register(plugin, name=entry_point.name)
+        except Exception as error:
+            raise PluginError(label, f"does not fit the hook specs: {error}") from error
+        registered.append(entry_point.name)
+    return registered
 
 
 class SchemeRegistry:
@@ -40,7 +69,7 @@ class SchemeRegistry:
 
     def __init__(self, manager: pluggy.PluginManager) -> None:
         self.manager = manager
-        self._schemes: dict[str, tuple[Scheme, str]] = {}
+        self._schemes: dict[str, CheckedScheme] = {}
         for implementation in manager.hook.examhall_register_schemes.get_hookimpls():
             plugin_name = implementation.plugin_name
             try:
@@ -59,55 +88,33 @@ class SchemeRegistry:
         if not isinstance(name, str) or not name:
             raise PluginError(plugin_name, "registered a scheme without a name")
         if name in self._schemes:
-            other = self._schemes[name][1]
+            other = self._schemes[name].plugin
             raise PluginError(plugin_name, f"scheme {name!r} is already registered by {other!r}")
-        self._schemes[name] = (scheme, plugin_name)
+        self._schemes[name] = CheckedScheme(scheme, plugin_name)
 
     def names(self) -> list[str]:
         return sorted(self._schemes)
 
-    def get(self, name: str) -> Scheme:
+    def scheme(self, name: str) -> CheckedScheme:
+        """The scheme called `name`, guarded; `ConfigError` when no plugin registers it."""
         try:
-            return self._schemes[name][0]
+            return self._schemes[name]
         except KeyError:
-            raise PluginError("?", f"no plugin registers a scheme named {name!r}") from None
+            known = ", ".join(self.names()) or "none"
+            raise ConfigError(
+                f"no plugin registers a scheme named {name!r} (registered: {known})"
+            ) from None
+
+    def for_exam(self, exam: Exam) -> CheckedScheme:
+        return self.scheme(exam.scheme)
+
+    def get(self, name: str) -> Scheme:
+        """The plugin's own scheme object, unguarded: prefer `scheme(name)`."""
+        return self.scheme(name).scheme
 
     def plugin_of(self, name: str) -> str:
-        return self._schemes[name][1]
+        return self.scheme(name).plugin
 
     def score_part(self, exam: Exam, part: Part, matrix: ResponseMatrix) -> list[PartResult]:
         """Score through the exam's scheme and refuse anything it should not have returned."""
-        scheme = self.get(exam.scheme)
-        plugin = self.plugin_of(exam.scheme)
-        try:
-            results = scheme.score_part(exam, part, matrix)
-        except Exception as error:
-            raise PluginError(plugin, f"scheme {scheme.name!r} raised {error!r}") from error
-        check_results(plugin, part, matrix, results)
-        return results
-
-
-def check_results(plugin: str, part: Part, matrix: ResponseMatrix, results: object) -> None:
-    if not isinstance(results, list) or not all(isinstance(r, PartResult) for r in results):
-        raise PluginError(plugin, "score_part must return a list of PartResult")
-    returned = [result.candidate_id for result in results]
-    if returned != list(matrix.candidate_ids):
-        missing = sorted(set(matrix.candidate_ids) - set(returned))
-        extra = sorted(set(returned) - set(matrix.candidate_ids))
-        raise PluginError(
-            plugin,
-            f"results do not match the candidates scored (missing {missing}, unexpected {extra})",
-        )
-    for result in results:
-        for label, value in (("score", result.score), ("max_score", result.max_score)):
-            if not isinstance(value, int | float) or not math.isfinite(value):
-                raise PluginError(
-                    plugin, f"{label} {value!r} for {result.candidate_id} is not a number"
-                )
-        if not 0 <= result.score <= result.max_score:
-            raise PluginError(
-                plugin,
-                f"score {result.score} for {result.candidate_id} is outside 0..{result.max_score}",
-            )
-        if result.part_id != part.id:
-            raise PluginError(plugin, f"result for part {result.part_id!r}, expected {part.id!r}")
+        return self.for_exam(exam).score_part(exam, part, matrix)

@@ -418,17 +418,35 @@ _unpacker_limits: dict[str, int] = {
 }
 
 
+_SCALARS = frozenset({str, int, float, bool, type(None), bytes})
+"""Types msgpack packs as they are: `serialize` passes them through without a look inside."""
+
+
 def serialize(msg: Message) -> bytes:
     """The one encoder: a msgpack map with ``"t"`` and every field."""
     body: dict[str, Any] = {"t": msg.TYPE}
-    for f in dataclasses.fields(msg):
-        body[f.name] = _plain(getattr(msg, f.name))
+    for name in _field_names(type(msg)):
+        value = getattr(msg, name)
+        body[name] = value if type(value) in _SCALARS else _plain(value)
     return typing.cast(bytes, msgpack.packb(body, use_bin_type=True))
 
 
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _field_names(cls: type) -> tuple[str, ...]:
+    """A dataclass's field names, looked up once per class (every frame needs them)."""
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in dataclasses.fields(cls))
+    return names
+
+
 def _plain(value: Any) -> Any:
+    if type(value) in _SCALARS:
+        return value
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return {name: _plain(getattr(value, name)) for name in _field_names(type(value))}
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
     if isinstance(value, Mapping):
@@ -475,29 +493,55 @@ def parse(
 def _build(cls: type, body: Any, where: str) -> Any:
     if not isinstance(body, dict):
         raise ProtocolError(f"{where}: expected a map, got {type(body).__name__}", code="bad_field")
-    hints = _hints(cls)
-    unknown = set(body) - set(hints)
+    names, fields = _fields(cls)
+    unknown = body.keys() - names
     if unknown:
         raise ProtocolError(f"{where}: unknown field(s) {sorted(unknown)}", code="bad_field")
     values = {}
-    for f in dataclasses.fields(cls):
-        if f.name in body:
-            values[f.name] = _check(hints[f.name], body[f.name], f"{where}.{f.name}")
-        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-            raise ProtocolError(f"{where}: missing field {f.name!r}", code="bad_field")
+    for name, hint, required in fields:
+        if name in body:
+            values[name] = _check(hint, body[name], f"{where}.{name}")
+        elif required:
+            raise ProtocolError(f"{where}: missing field {name!r}", code="bad_field")
     return cls(**values)
 
 
 @cache
-def _hints(cls: type) -> dict[str, Any]:
+def _fields(cls: type) -> tuple[frozenset[str], tuple[tuple[str, Any, bool], ...]]:
+    """(field names, (name, type hint, required) per field), resolved once per class."""
     hints = typing.get_type_hints(cls)
-    return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
+    fields = tuple(
+        (
+            f.name,
+            hints[f.name],
+            f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING,
+        )
+        for f in dataclasses.fields(cls)
+    )
+    return frozenset(name for name, _, _ in fields), fields
+
+
+@cache
+def _shape(hint: Any) -> tuple[Any, tuple[Any, ...]]:
+    """`typing.get_origin` and `get_args` of a hint, once per hint."""
+    return typing.get_origin(hint), typing.get_args(hint)
 
 
 def _check(hint: Any, value: Any, where: str) -> Any:
-    origin = typing.get_origin(hint)
+    # The common cases first, with the same rules as the general ones at the end.
+    if hint is str:
+        if isinstance(value, str):
+            return value
+        raise ProtocolError(f"{where}: {value!r} is not {_describe(hint)}", code="bad_field")
+    if hint is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if hint is float and isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if hint is bool and isinstance(value, bool):
+        return value
+    origin, args = _shape(hint)
     if origin in (Union, types.UnionType):
-        for option in typing.get_args(hint):
+        for option in args:
             if option is type(None):
                 if value is None:
                     return None
@@ -512,12 +556,14 @@ def _check(hint: Any, value: Any, where: str) -> Any:
     if origin is list:
         if not isinstance(value, list):
             raise ProtocolError(f"{where}: expected a list", code="bad_field")
-        (inner,) = typing.get_args(hint)
+        (inner,) = args
+        if inner is float and all(type(v) is float for v in value):
+            return list(value)  # a level series: hundreds of floats, nothing to convert
         return [_check(inner, v, f"{where}[{i}]") for i, v in enumerate(value)]
     if origin is dict:
         if not isinstance(value, dict):
             raise ProtocolError(f"{where}: expected a map", code="bad_field")
-        key_hint, value_hint = typing.get_args(hint)
+        key_hint, value_hint = args
         return {
             _check(key_hint, k, f"{where} key"): _check(value_hint, v, f"{where}[{k!r}]")
             for k, v in value.items()

@@ -1,65 +1,193 @@
-"""KZ prosecution service: pass with ≥ 70 % overall and ≥ 70 % in each of three acts (KZ-7).
+"""KZ prosecution service: the computer test on legislation (KZ-5 … KZ-9).
 
-Exact integer arithmetic: 70 % of 15 items needs 11. A terminated sitting is annulled (KZ-5).
+- Pass only with ≥ 70 % of all items **and** ≥ 70 % of the items of each of three acts (KZ-7),
+  in exact integers: 70 % of 15 items needs 11. A failure says which threshold and by how much.
+- A terminated sitting is annulled (KZ-5).
+- A result is valid one year (KZ-8): through the day before the same date a year later.
+- After a result that is not a pass, a new sitting is refused for one calendar month (KZ-9): the
+  candidate is told the first day allowed. An annulled result counts as not passed — our reading
+  of KZ-5 with KZ-9, since the rules give a removed candidate no earlier return.
+
+Dates are local to the exam (``settings.timezone``, default Asia/Almaty).
 """
 
 from __future__ import annotations
 
+import datetime
+from collections.abc import Callable, Sequence
 from typing import ClassVar
 
+import numpy as np
+
 from engine import hookimpl
-from engine.model import Exam, Part
-from engine.schemes import Outcome, PartResult, Scheme
+from engine.book import ResultsBook
+from engine.dates import add_months, add_years, day_text, exam_zone, local_date
+from engine.documents import Document
+from engine.model import Candidate, Exam, Part
+from engine.schemes import (
+    ADMITTED,
+    AdmissionDecision,
+    DocumentKind,
+    Outcome,
+    PartResult,
+    PartSpec,
+    PastSitting,
+    ResultTerms,
+    Scheme,
+)
 from engine.scoring import ResponseMatrix, needed_for_share, reaches_share
+from plugins import kz_documents
 
 PASS_PERCENT = 70
 THRESHOLD_ACTS = ("prosecutor-office", "anti-corruption", "ethics-code")
+"""The Law on the Prosecutor's Office, the Law on Countering Corruption, the Ethics Code."""
+ITEMS = 120
+MINUTES = 90
+DEFAULT_TIMEZONE = "Asia/Almaty"
+NOT_PASSED = (Outcome.FAIL, Outcome.ANNULLED)
 
 
 class KzProsecutorScheme(Scheme):
     name: ClassVar[str] = "kz-prosecutor"
     title: ClassVar[str] = "KZ prosecution service: 70 % overall and in each of three acts"
 
+    def part_specs(self) -> Sequence[PartSpec]:
+        return (
+            PartSpec(
+                "legislation",
+                items=ITEMS,
+                time_limit_s=MINUTES * 60,
+                dimension="act",
+                required_values=THRESHOLD_ACTS,
+                rule="KZ-6, KZ-7",
+            ),
+        )
+
+    def check_exam(self, exam: Exam) -> list[str]:
+        """Any single part will do (its id is free); it must have KZ's numbers."""
+        if len(exam.parts) != 1:
+            return [f"the KZ test is one part; exam {exam.id!r} has {len(exam.parts)}"]
+        (spec,) = self.part_specs()
+        return spec.problems(exam.parts[0])
+
     def score_part(self, exam: Exam, part: Part, matrix: ResponseMatrix) -> list[PartResult]:
-        correct = matrix.correct.sum(axis=1)
+        if part.blueprint.dimension != "act" or "act" not in matrix.tags:
+            raise ValueError(f"part {part.id!r} must draw its items by 'act' (KZ-7)")
+        correct = matrix.correct_counts
         total = part.blueprint.total
+        overall_needed = needed_for_share(total, PASS_PERCENT)
         overall_ok = reaches_share(correct, total, PASS_PERCENT)
-        groups = matrix.group_counts(part.blueprint.dimension)
+        groups = matrix.group_counts("act")
+        missing = [act for act in THRESHOLD_ACTS if act not in groups]
+        if missing:
+            raise ValueError(f"no items of {', '.join(missing)} on any form: KZ-7 cannot be judged")
+        act_ok = {act: reaches_share(*groups[act], PASS_PERCENT) for act in THRESHOLD_ACTS}
+        passed = overall_ok & np.logical_and.reduce([act_ok[act] for act in THRESHOLD_ACTS])
         results = []
         for row, candidate_id in enumerate(matrix.candidate_ids):
+            right = int(correct[row])
             reasons = []
             if not overall_ok[row]:
-                need = needed_for_share(total, PASS_PERCENT)
-                reasons.append(
-                    f"overall: {int(correct[row])} of {total} correct, {need} needed "
-                    f"({need - int(correct[row])} short)"
-                )
+                reasons.append(_shortfall("overall", right, total, overall_needed))
             per_act = {}
             for act in THRESHOLD_ACTS:
-                if act not in groups:
-                    continue
-                act_correct, act_total = int(groups[act][0][row]), int(groups[act][1][row])
-                need = needed_for_share(act_total, PASS_PERCENT)
-                per_act[act] = {"correct": act_correct, "items": act_total, "needed": need}
-                if act_correct < need:
-                    reasons.append(
-                        f"{act}: {act_correct} of {act_total} correct, {need} needed "
-                        f"({need - act_correct} short)"
-                    )
+                act_right, act_items = int(groups[act][0][row]), int(groups[act][1][row])
+                if act_items == 0:
+                    raise ValueError(f"{candidate_id}'s form has no items of {act} (KZ-7)")
+                needed = needed_for_share(act_items, PASS_PERCENT)
+                per_act[act] = {"correct": act_right, "items": act_items, "needed": needed}
+                if not act_ok[act][row]:
+                    reasons.append(_shortfall(act, act_right, act_items, needed))
             results.append(
                 PartResult(
                     candidate_id,
                     part.id,
-                    float(correct[row]),
+                    float(right),
                     float(total),
-                    Outcome.FAIL if reasons else Outcome.PASS,
+                    Outcome.PASS if passed[row] else Outcome.FAIL,
                     tuple(reasons),
-                    {"per_act": per_act, "percent": round(100 * int(correct[row]) / total, 2)},
+                    {
+                        "correct": right,
+                        "items": total,
+                        "needed": overall_needed,
+                        "percent": percent_floor(right, total),
+                        "per_act": per_act,
+                    },
                 )
             )
         return results
 
+    def result_terms(self, exam: Exam, result: PartResult, closed_at: float) -> ResultTerms:
+        """Valid one year (KZ-8); after anything but a pass, a retake one month on (KZ-9)."""
+        if result.outcome not in (Outcome.PASS, *NOT_PASSED):
+            return ResultTerms()
+        day = local_date(closed_at, exam_zone(exam, DEFAULT_TIMEZONE))
+        valid = (
+            add_years(day, 1) - datetime.timedelta(days=1)
+            if result.outcome is not Outcome.ANNULLED
+            else None
+        )
+        retake = add_months(day, 1) if result.outcome in NOT_PASSED else None
+        return ResultTerms(valid_through=valid, retake_from=retake)
+
+    def admit(
+        self,
+        exam: Exam,
+        candidate: Candidate,
+        part_id: str | None,
+        history: Sequence[PastSitting],
+        now: float,
+    ) -> AdmissionDecision:
+        """Refuse a new sitting until one calendar month after the last result not passed."""
+        tz = exam_zone(exam, DEFAULT_TIMEZONE)
+        not_passed = [
+            past
+            for past in history
+            if past.outcome in NOT_PASSED and past.closed_at is not None and past.closed_at <= now
+        ]
+        if not not_passed:
+            return ADMITTED
+        last = max(not_passed, key=lambda past: past.closed_at or 0.0)
+        assert last.closed_at is not None
+        sat_on = local_date(last.closed_at, tz)
+        allowed_from = add_months(sat_on, 1)
+        if local_date(now, tz) >= allowed_from:
+            return ADMITTED
+        what = "annulled" if last.outcome is Outcome.ANNULLED else "not passed"
+        return AdmissionDecision(
+            False,
+            "KZ-9",
+            f"the test of {day_text(sat_on)} ({last.exam_id}) was {what}; a new sitting is "
+            f"allowed no earlier than one month later, from {day_text(allowed_from)} "
+            f"(the wait ends on {day_text(allowed_from - datetime.timedelta(days=1))})",
+            allowed_from,
+        )
+
+    def document_kinds(self, exam: Exam) -> Sequence[DocumentKind]:
+        return (
+            DocumentKind(
+                kz_documents.CERTIFICATE,
+                "Result certificate (KZ-8)",
+                issued_on_close=("submitted", "expired", "terminated"),
+            ),
+        )
+
+    def build_documents(self, exam: Exam, kind: str, book: ResultsBook) -> list[Document]:
+        return kz_documents.certificates(exam, book, THRESHOLD_ACTS, PASS_PERCENT)
+
+
+def _shortfall(what: str, right: int, items: int, needed: int) -> str:
+    return (
+        f"{what}: {right} of {items} correct ({percent_floor(right, items):.2f} %), "
+        f"{needed} needed for {PASS_PERCENT} %: {needed - right} short"
+    )
+
+
+def percent_floor(right: int, items: int) -> float:
+    """The share in percent, cut (not rounded) to 2 decimals: 69.999 % never shows as 70."""
+    return (right * 10_000 // items) / 100 if items else 0.0
+
 
 @hookimpl
-def examhall_register_schemes(register):  # type: ignore[no-untyped-def]
+def examhall_register_schemes(register: Callable[[Scheme], None]) -> None:
     register(KzProsecutorScheme())

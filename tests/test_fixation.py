@@ -49,8 +49,18 @@ def test_arrivals_are_classified_against_what_is_stored() -> None:
 def test_verify_files_names_changed_missing_and_resized_files(tmp_path: Path) -> None:
     def record(name: str, data: bytes, *, purged: bool = False) -> MediaRecord:
         (tmp_path / name).write_bytes(data)
-        return MediaRecord("s", Kind.CHUNK, len(name), "video/webm", len(data), sha256_hex(data),
-                           None, 1.0, name, purged)
+        return MediaRecord(
+            "s",
+            Kind.CHUNK,
+            len(name),
+            "video/webm",
+            len(data),
+            sha256_hex(data),
+            None,
+            1.0,
+            name,
+            purged,
+        )
 
     good = record("a.webm", b"aaaa")
     changed = record("bb.webm", b"bbbb")

@@ -86,6 +86,23 @@ def test_seed_fields_cannot_run_into_each_other() -> None:
     assert form_seed(SECRET + b"e", "x", "c", "p") != form_seed(SECRET, "ex", "c", "p")
 
 
+def test_the_stream_is_splitmix64_as_documented() -> None:
+    """Step 1 of the algorithm, written out in plain integers, matches the array code."""
+    import numpy as np
+
+    seed = form_seed(SECRET, "exam", "cand", "part")
+    k0, k1 = seed >> 64, seed & (2**64 - 1)
+    expected = []
+    for i in range(50):
+        z = (k0 + (i + 1) * 0x9E3779B97F4A7C15) % 2**64
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) % 2**64
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) % 2**64
+        z ^= z >> 31
+        expected.append(((z ^ k1) >> 11) / 2**53)
+    keys = [np.array([k], dtype=np.uint64) for k in (k0, k1)]
+    assert forms._uniform_rows(keys[0], keys[1], 50)[:, 0].tolist() == expected
+
+
 # --- one form -----------------------------------------------------------------------------------
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -107,3 +108,27 @@ async def test_reopening_continues_the_chain(tmp_path: Path) -> None:
     await second.close()
     report = journal.verify(read_journal(second.path), journal.read_head(tmp_path))
     assert report.events == 2
+
+
+async def test_the_sittings_row_follows_every_change_within_one_commit(
+    store: SQLiteStore,
+) -> None:
+    """Only changed columns are written; a state that changes and changes back still lands."""
+    await store.record(answer_event(1, 1), snapshot(1, 1))
+    running = snapshot(1, 1)
+    paused = SittingEvent("e/c1/p", "paused", 12.0)
+    resumed = SittingEvent("e/c1/p", "resumed", 13.0)
+    refused = store.record(answer_event(1, 1), snapshot(1, 7))  # seq 1 again: refused
+    await asyncio.gather(
+        refused,
+        store.record(paused, replace(running, state=State.PAUSED, paused_at=12.0)),
+        store.record(resumed, replace(running, paused_total_s=1.0)),
+        return_exceptions=True,
+    )
+    stored = await store.load_sitting("e/c1/p")
+    assert stored is not None
+    assert stored.snapshot == replace(running, paused_total_s=1.0)
+    await store.record(answer_event(1, 2), replace(running, paused_total_s=1.0, last_seq=2))
+    stored = await store.load_sitting("e/c1/p")
+    assert stored is not None
+    assert stored.snapshot == replace(running, paused_total_s=1.0, last_seq=2)

@@ -48,12 +48,21 @@ def create_app(config: ServerConfig, *, schemes: SchemeRegistry | None = None) -
     web_dir = web_client_dir()
     if web_dir.is_dir():
         app.router.add_get("/", _index)
+        app.router.add_get("/proctor", _proctor_page)
         app.router.add_static("/static/", web_dir, follow_symlinks=False)
     return app
 
 
 async def _index(request: web.Request) -> web.StreamResponse:
     page = web_client_dir() / "index.html"
+    if not page.exists():
+        raise web.HTTPNotFound(text="the web client is not installed")
+    return web.FileResponse(page)
+
+
+async def _proctor_page(request: web.Request) -> web.StreamResponse:
+    """The proctor's and observer's dashboard (clients/web/proctor.html)."""
+    page = web_client_dir() / "proctor.html"
     if not page.exists():
         raise web.HTTPNotFound(text="the web client is not installed")
     return web.FileResponse(page)

@@ -5,19 +5,34 @@ thread takes everything queued, runs it inside one transaction — each job in i
 so one failing job does not undo the others — and commits once: with ``synchronous=FULL`` that
 is one fsync for however many answers arrived meanwhile. Only after the commit are the callers'
 futures resolved, which is what lets the server acknowledge an answer as durable.
+
+Three things keep the per-answer cost low (docs/performance.md has the figures):
+
+- `record` calls are kept as data, and a run of them in one batch is written with one multi-row
+  statement per table (answers, journal, sittings) inside one savepoint, instead of several
+  statements per answer. Every statement releases and retakes the GIL, which the event loop
+  holds most of the time, so statements per answer — not SQLite — set the pace. If the run's
+  statements are refused (an answer's seq stored twice), the savepoint is rolled back and the
+  run is written record by record, so only the refused record fails, as before.
+- `record` is the only writer of the ``sittings`` table, so the store remembers the row it last
+  wrote for each sitting not yet closed and writes only what changed (an answer changes
+  ``last_seq`` alone); a rollback restores what it changed of that memory.
+- The callers' asyncio futures are resolved in one hop to their event loop per commit, not one
+  thread-safe call each.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import operator
 import queue
 import secrets
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -78,10 +93,38 @@ def connect(path: Path) -> sqlite3.Connection:
     return connection
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
+class _Record:
+    """What one `record` call writes, kept as data so a run of them shares its statements."""
+
+    event: SittingEvent
+    row: tuple[Any, ...]
+    data: dict[str, Any]
+
+
+@dataclass(slots=True)
 class _Pending:
     job: Job
-    future: Future[Any]
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[Any]
+    record: _Record | None = None
+    """Set for `record` calls: `job` then writes nothing when it raises (else `_PartlyWritten`),
+    so it needs no savepoint, and consecutive records are written together."""
+
+
+class _PartlyWritten(Exception):
+    """An all-or-nothing job failed after writing: only the whole batch can be undone."""
+
+
+def _settle(outcomes: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
+    """On the caller's loop: resolve every future of one commit (skipping cancelled ones)."""
+    for future, ok, value in outcomes:
+        if future.done():
+            continue
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(value)
 
 
 class SQLiteStore:
@@ -98,6 +141,12 @@ class SQLiteStore:
         self._head = journal.Head(0, journal.GENESIS)
         self.commits = 0
         self.jobs_committed = 0
+        self._rows: dict[str, tuple[Any, ...]] = {}
+        """The sittings row as last written, per sitting not yet closed (writer thread only)."""
+        self._undo: list[tuple[str, tuple[Any, ...] | None]] = []
+        """(sitting id, row before) for every `_rows` change of the batch being committed."""
+        self._max_variables = 999
+        """Bound parameters SQLite takes in one statement (read from the library on open)."""
 
     # -- the writer thread -------------------------------------------------------------------
 
@@ -105,6 +154,7 @@ class SQLiteStore:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         connection = connect(self.path)
         connection.executescript(SCHEMA)
+        self._max_variables = connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
         row = connection.execute(
             "SELECT seq, chain FROM journal ORDER BY seq DESC LIMIT 1"
         ).fetchone()
@@ -147,11 +197,23 @@ class SQLiteStore:
 
     def _commit_batch(self, connection: sqlite3.Connection, batch: list[_Pending]) -> None:
         head_before = self._head
+        self._undo.clear()
         outcomes: list[tuple[bool, Any]] = []
         try:
             connection.execute("BEGIN IMMEDIATE")
-            for pending in batch:
+            index = 0
+            while index < len(batch):
+                pending = batch[index]
+                if pending.record is not None:
+                    end = index + 1
+                    while end < len(batch) and batch[end].record is not None:
+                        end += 1
+                    outcomes.extend(self._write_records(connection, batch[index:end]))
+                    index = end
+                    continue
+                index += 1
                 head_at_job = self._head
+                undo_at_job = len(self._undo)
                 connection.execute("SAVEPOINT job")
                 try:
                     outcomes.append((True, pending.job(connection)))
@@ -160,25 +222,147 @@ class SQLiteStore:
                     connection.execute("ROLLBACK TO job")
                     connection.execute("RELEASE job")
                     self._head = head_at_job
+                    self._roll_back_rows(undo_at_job)
                     outcomes.append((False, error))
             connection.execute("COMMIT")
         except Exception as error:
             self._head = head_before
+            self._roll_back_rows(0)
             if connection.in_transaction:
                 connection.execute("ROLLBACK")
             failure = StoreError(f"commit failed: {error}")
-            for pending in batch:
-                pending.future.set_exception(failure)
+            self._resolve([(pending, False, failure) for pending in batch])
             return
         self.commits += 1
         self.jobs_committed += len(batch)
         if self._head != head_before:
             journal.write_head(self.data_dir, self._head)
-        for pending, (ok, value) in zip(batch, outcomes, strict=True):
-            if ok:
-                pending.future.set_result(value)
+        self._resolve(
+            [(pending, ok, value) for pending, (ok, value) in zip(batch, outcomes, strict=True)]
+        )
+
+    def _write_records(
+        self, connection: sqlite3.Connection, run: list[_Pending]
+    ) -> list[tuple[bool, Any]]:
+        """Write consecutive `record` calls together; record by record if that is refused."""
+        if len(run) > 1:
+            head_at_run, undo_at_run = self._head, len(self._undo)
+            connection.execute("SAVEPOINT records")
+            try:
+                seqs = self._insert_records(connection, run)
+            except Exception:
+                connection.execute("ROLLBACK TO records")
+                connection.execute("RELEASE records")
+                self._head = head_at_run
+                self._roll_back_rows(undo_at_run)
             else:
-                pending.future.set_exception(value)
+                connection.execute("RELEASE records")
+                return [(True, seq) for seq in seqs]
+        outcomes: list[tuple[bool, Any]] = []
+        for pending in run:
+            try:
+                outcomes.append((True, pending.job(connection)))
+            except _PartlyWritten:
+                raise
+            except Exception as error:
+                outcomes.append((False, error))
+        return outcomes
+
+    def _insert_records(self, connection: sqlite3.Connection, run: list[_Pending]) -> list[int]:
+        """One statement per table for a run of records; returns their journal seqs."""
+        head = self._head
+        seq, chain = head.seq, head.chain
+        answers: list[tuple[Any, ...]] = []
+        entries: list[tuple[Any, ...]] = []
+        latest: dict[str, tuple[Any, ...]] = {}
+        seqs: list[int] = []
+        for pending in run:
+            assert pending.record is not None
+            event, row, data = pending.record.event, pending.record.row, pending.record.data
+            seq += 1
+            entry = journal.make_entry(chain, seq, event.sitting_id, event.kind, event.at, data)
+            chain = entry.chain
+            entries.append(
+                (seq, event.sitting_id, event.kind, event.at, entry.body, entry.leaf, chain)
+            )
+            answer = event.answer
+            if answer is not None:
+                answers.append(
+                    (
+                        event.sitting_id,
+                        answer.seq,
+                        answer.item_id,
+                        answer.choice,
+                        int(answer.flagged),
+                        answer.at,
+                        seq,
+                    )
+                )
+            latest[event.sitting_id] = row
+            seqs.append(seq)
+        self._insert_many(connection, "INSERT INTO answers VALUES ", answers)
+        self._insert_many(connection, _INSERT_JOURNAL, entries)
+        self._head = journal.Head(seq, chain)
+        full: list[tuple[Any, ...]] = []
+        last_seq_only: list[tuple[Any, ...]] = []
+        for row in latest.values():
+            before = self._rows.get(row[0])
+            if before == row:
+                continue
+            if before is not None and _only_last_seq_differs(before, row):
+                last_seq_only.append(row)
+            else:
+                full.append(row)
+            self._remember_row(row, before)
+        self._insert_many(connection, _REPLACE_SITTINGS_HEAD, full)
+        self._insert_many(connection, _INSERT_SITTINGS_HEAD, last_seq_only, _UPSERT_LAST_SEQ)
+        return seqs
+
+    def _insert_many(
+        self,
+        connection: sqlite3.Connection,
+        head: str,
+        rows: list[tuple[Any, ...]],
+        tail: str = "",
+    ) -> None:
+        """`head VALUES (…), (…) tail` in as few statements as SQLite's variable limit allows."""
+        if not rows:
+            return
+        width = len(rows[0])
+        placeholder = "(" + ", ".join("?" * width) + ")"
+        per_statement = max(1, self._max_variables // width)
+        for start in range(0, len(rows), per_statement):
+            chunk = rows[start : start + per_statement]
+            connection.execute(
+                head + ", ".join([placeholder] * len(chunk)) + tail,
+                [value for row in chunk for value in row],
+            )
+
+    def _remember_row(self, row: tuple[Any, ...], before: tuple[Any, ...] | None) -> None:
+        self._undo.append((row[0], before))
+        if row[_STATE_INDEX] in _FINAL_STATE_VALUES:
+            self._rows.pop(row[0], None)
+        else:
+            self._rows[row[0]] = row
+
+    def _roll_back_rows(self, keep: int) -> None:
+        """Forget the remembered rows written after the first `keep` changes of this batch."""
+        while len(self._undo) > keep:
+            sitting_id, before = self._undo.pop()
+            if before is None:
+                self._rows.pop(sitting_id, None)
+            else:
+                self._rows[sitting_id] = before
+
+    @staticmethod
+    def _resolve(outcomes: list[tuple[_Pending, bool, Any]]) -> None:
+        """Hand the outcomes of one commit to their loops: one thread-safe call per loop."""
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]] = {}
+        for pending, ok, value in outcomes:
+            by_loop.setdefault(pending.loop, []).append((pending.future, ok, value))
+        for loop, settled in by_loop.items():
+            with contextlib.suppress(RuntimeError):  # that loop is closed: nobody waits
+                loop.call_soon_threadsafe(_settle, settled)
 
     async def run(self, job: Callable[[sqlite3.Connection], T]) -> T:
         """Run `job(connection)` on the writer thread inside the next group commit.
@@ -186,11 +370,17 @@ class SQLiteStore:
         The result is returned once the commit is durable. Modules that keep their own tables
         (results, appeals, fixation) use this and `append_event`, never a connection of their own.
         """
+        return await self._submit(job)
+
+    async def _submit(
+        self, job: Callable[[sqlite3.Connection], T], record: _Record | None = None
+    ) -> T:
         if self._thread is None:
             raise StoreError("the store is not open")
-        future: Future[T] = Future()
-        self._queue.put(_Pending(job, future))
-        return await asyncio.wrap_future(future)
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._queue.put(_Pending(job, loop, future, record))
+        return await future
 
     def append_event(
         self, connection: sqlite3.Connection, sitting_id: str, kind: str, at: float, data: Any
@@ -322,16 +512,13 @@ class SQLiteStore:
         return await self.run(job)
 
     async def record(self, event: SittingEvent, snapshot: Snapshot) -> int:
+        row = _snapshot_row(snapshot)
+        data = dict(event.data)
+
         def job(connection: sqlite3.Connection) -> int:
-            seq = self.append_event(
-                connection, event.sitting_id, event.kind, event.at, dict(event.data)
-            )
-            values = _snapshot_row(snapshot)
-            connection.execute(
-                f"INSERT OR REPLACE INTO sittings ({SNAPSHOT_COLUMNS}) "
-                f"VALUES ({', '.join('?' * len(values))})",
-                values,
-            )
+            # The one statement that can be refused (an answer's seq stored twice) goes first,
+            # so a refusal leaves nothing written and the job needs no savepoint of its own.
+            seq = self._head.seq + 1
             answer = event.answer
             if answer is not None:
                 connection.execute(
@@ -346,9 +533,14 @@ class SQLiteStore:
                         seq,
                     ),
                 )
+            try:
+                self.append_event(connection, event.sitting_id, event.kind, event.at, data)
+                self._write_sitting_row(connection, row)
+            except Exception as error:
+                raise _PartlyWritten(error) from error
             return seq
 
-        return await self.run(job)
+        return await self._submit(job, _Record(event, row, data))
 
     async def events_of(self, sitting_id: str) -> list[dict[str, Any]]:
         """A sitting's journal, oldest first, for the proctor's detail view and audits."""
@@ -364,6 +556,25 @@ class SQLiteStore:
             ]
 
         return await self.run(job)
+
+    def _write_sitting_row(self, connection: sqlite3.Connection, row: tuple[Any, ...]) -> None:
+        """Write a sittings row: the changed columns of a remembered row, else the whole row."""
+        sitting_id = row[0]
+        before = self._rows.get(sitting_id)
+        if before == row:
+            return
+        written = False
+        if before is not None:
+            changed = [i for i in range(1, len(row)) if row[i] != before[i]]
+            assignments = ", ".join(f"{_SNAPSHOT_FIELD_COLUMNS[i]} = ?" for i in changed)
+            cursor = connection.execute(
+                f"UPDATE sittings SET {assignments} WHERE id = ?",
+                [row[i] for i in changed] + [sitting_id],
+            )
+            written = cursor.rowcount == 1
+        if not written:
+            connection.execute(_REPLACE_SITTING, row)
+        self._remember_row(row, before)
 
     async def save_result(self, sitting_id: str, result: dict[str, Any], at: float) -> None:
         body = json.dumps(result, ensure_ascii=False, sort_keys=True)
@@ -385,9 +596,9 @@ class SQLiteStore:
 
 
 def _snapshot_row(snapshot: Snapshot) -> tuple[Any, ...]:
-    fields = asdict(snapshot)
-    fields["state"] = snapshot.state.value
-    return tuple(fields[name] for name in _SNAPSHOT_FIELDS)
+    """The sittings row of a snapshot, in `_SNAPSHOT_FIELDS` order (the state as its text)."""
+    row = _snapshot_values(snapshot)
+    return (*row[:_STATE_INDEX], row[_STATE_INDEX].value, *row[_STATE_INDEX + 1 :])
 
 
 _SNAPSHOT_FIELDS = (
@@ -411,6 +622,25 @@ _SNAPSHOT_FIELDS = (
     "disconnected_at",
     "lost_s",
 )
+_snapshot_values = operator.attrgetter(*_SNAPSHOT_FIELDS)
+_STATE_INDEX = _SNAPSHOT_FIELDS.index("state")
+_FINAL_STATE_VALUES = frozenset(state.value for state in State if state.is_final)
+_SNAPSHOT_FIELD_COLUMNS = tuple(name.strip() for name in SNAPSHOT_COLUMNS.split(","))
+"""Column names by field position (the sitting id's column is `id`)."""
+_REPLACE_SITTING = (
+    f"INSERT OR REPLACE INTO sittings ({SNAPSHOT_COLUMNS}) "
+    f"VALUES ({', '.join('?' * len(_SNAPSHOT_FIELDS))})"
+)
+_REPLACE_SITTINGS_HEAD = f"INSERT OR REPLACE INTO sittings ({SNAPSHOT_COLUMNS}) VALUES "
+_INSERT_SITTINGS_HEAD = f"INSERT INTO sittings ({SNAPSHOT_COLUMNS}) VALUES "
+_UPSERT_LAST_SEQ = " ON CONFLICT (id) DO UPDATE SET last_seq = excluded.last_seq"
+_INSERT_JOURNAL = "INSERT INTO journal (seq, sitting_id, kind, at, body, leaf, chain) VALUES "
+_LAST_SEQ_INDEX = _SNAPSHOT_FIELDS.index("last_seq")
+
+
+def _only_last_seq_differs(before: tuple[Any, ...], row: tuple[Any, ...]) -> bool:
+    cut = _LAST_SEQ_INDEX
+    return before[:cut] == row[:cut] and before[cut + 1 :] == row[cut + 1 :]
 
 
 def _stored(connection: sqlite3.Connection, row: Sequence[Any]) -> StoredSitting:

@@ -72,9 +72,7 @@ def sitting_of(client: CandidateClient) -> str:
     return client.view.welcome.sitting
 
 
-async def admitted(
-    proctor: ProctorClient, client: CandidateClient, document: str
-) -> wire.FormOut:
+async def admitted(proctor: ProctorClient, client: CandidateClient, document: str) -> wire.FormOut:
     sitting = sitting_of(client)
     assert (await proctor.act(sitting, "confirm-identity", document=document)).ok
     assert (await proctor.act(sitting, "admit")).ok
@@ -102,8 +100,9 @@ async def test_a_proctor_sees_only_the_sittings_of_their_site(desk: Desk) -> Non
 async def test_a_proctor_cannot_act_on_another_site(desk: Desk) -> None:
     client, signed = await candidate_at(desk.running, "site-b")
     proctor_a = await desk.watch("proctor-a")
-    result = await proctor_a.act(sitting_of(client), "confirm-identity",
-                                 document=signed["document"])
+    result = await proctor_a.act(
+        sitting_of(client), "confirm-identity", document=signed["document"]
+    )
     assert (result.ok, result.code) == (False, "forbidden")
     detail = await proctor_a.detail(sitting_of(client))
     assert isinstance(detail, wire.ActionResult) and detail.code == "forbidden"
@@ -160,12 +159,15 @@ async def test_identity_must_be_confirmed_with_the_right_iin_before_admission(de
     invalid = await proctor.act(sitting, "confirm-identity", document=bad_digit)
     assert (invalid.ok, invalid.code) == (False, "identity_mismatch")
     other = next(
-        c.document for c in desk.running.hall.exams[EXAM].candidates.values()
+        c.document
+        for c in desk.running.hall.exams[EXAM].candidates.values()
         if c.document != signed["document"] and iin_is_valid(c.document)
     )
     wrong_person = await proctor.act(sitting, "confirm-identity", document=other)
-    assert (wrong_person.ok, "does not match") == (False, "does not match") and \
-        "does not match" in wrong_person.message
+    assert (wrong_person.ok, "does not match") == (
+        False,
+        "does not match",
+    ) and "does not match" in wrong_person.message
     assert (await proctor.act(sitting, "confirm-identity", document=signed["document"])).ok
     assert (await proctor.act(sitting, "admit")).ok
     await client.wait_admitted()
@@ -222,8 +224,12 @@ async def test_warn_pause_resume_and_extra_time_reach_the_candidate(desk: Desk) 
     assert isinstance(detail, wire.DetailReply)
     kinds = {e["kind"]: e["data"] for e in detail.events}
     assert kinds["warned"]["by"] == "proctor-a" and kinds["paused"]["reason"] == "fire alarm test"
-    assert kinds["time-granted"] == {**kinds["time-granted"], "seconds": 120, "by": "proctor-a",
-                                     "reason": "noise outside"}
+    assert kinds["time-granted"] == {
+        **kinds["time-granted"],
+        "seconds": 120,
+        "by": "proctor-a",
+        "reason": "noise outside",
+    }
     await proctor.close()
     await client.close()
 
@@ -281,8 +287,17 @@ async def test_page_signals_become_irregularities_for_the_proctor(desk: Desk) ->
     proctor = await desk.watch("proctor-a")
     await admitted(proctor, client, signed["document"])
     sitting = sitting_of(client)
-    raised = ["page-hidden", "focus-lost", "fullscreen-exit", "copy", "paste", "second-screen",
-              "camera-stopped", "microphone-stopped", "media-error"]
+    raised = [
+        "page-hidden",
+        "focus-lost",
+        "fullscreen-exit",
+        "copy",
+        "paste",
+        "second-screen",
+        "camera-stopped",
+        "microphone-stopped",
+        "media-error",
+    ]
     for kind in [*raised, "page-visible", "focus-back"]:
         await client.send_raw(wire.serialize(wire.Signal(kind, time.time(), "")))
     await proctor.wait_for(
@@ -327,8 +342,9 @@ async def test_silence_and_stalled_media_are_noticed_by_the_server(desk: Desk) -
     live.last_seen = hall.now() - 60
     live.media_last_at = hall.now() - 60
     await hall.watch_health()
-    await proctor.wait_for(lambda p: {"heartbeat-gap", "media-stalled"}
-                           <= {i.kind for i in p.irregularities})
+    await proctor.wait_for(
+        lambda p: {"heartbeat-gap", "media-stalled"} <= {i.kind for i in p.irregularities}
+    )
     await hall.watch_health()
     kinds = [i.kind for i in proctor.irregularities]
     assert kinds.count("heartbeat-gap") == 1, "one note per gap, not one per tick"
@@ -342,8 +358,9 @@ async def test_silence_and_stalled_media_are_noticed_by_the_server(desk: Desk) -
 @pytest.fixture
 async def stuck_watcher(desk: Desk) -> AsyncIterator[None]:
     """A proctor connection that never reads what it is sent."""
-    async with connect(ws_url(desk.running.url).replace("candidate", "proctor"),
-                       max_queue=1, max_size=None) as ws:
+    async with connect(
+        ws_url(desk.running.url).replace("candidate", "proctor"), max_queue=1, max_size=None
+    ) as ws:
         await ws.send(wire.serialize(wire.Watch(1, await desk.token("admin"), None)))
         yield
 

@@ -1,0 +1,56 @@
+"""The stack's own ceiling: a bare aiohttp websocket answering each msgpack frame with an ack.
+
+No parsing beyond msgpack, no state, no disk: what aiohttp, msgpack and the event loop can do on
+this machine at this moment. The settings match the engine's candidate socket (no compression,
+the same frame limit and heartbeat), so every engine figure has a fair denominator.
+
+    python -m bench.ceiling --port 8471
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+import msgpack
+from aiohttp import WSMsgType, web
+
+from engine.wire import MAX_FRAME_BYTES
+
+HEARTBEAT_S = 20.0
+
+
+async def echo_socket(request: web.Request) -> web.WebSocketResponse:
+    ws = web.WebSocketResponse(max_msg_size=MAX_FRAME_BYTES, heartbeat=HEARTBEAT_S, compress=False)
+    await ws.prepare(request)
+    async for frame in ws:
+        if frame.type != WSMsgType.BINARY:
+            break
+        body = msgpack.unpackb(frame.data, raw=False)
+        ack = {"t": "ack", "seq": body.get("seq"), "item": body.get("item")}
+        await ws.send_bytes(msgpack.packb(ack, use_bin_type=True))
+    return ws
+
+
+async def health(request: web.Request) -> web.Response:
+    return web.json_response({"ok": True})
+
+
+def create_app() -> web.Application:
+    app = web.Application()
+    app.router.add_get("/ws", echo_socket)
+    app.router.add_get("/api/v1/health", health)
+    return app
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    web.run_app(create_app(), host=args.host, port=args.port, print=None, shutdown_timeout=2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,583 @@
+"""One load-generator process: many candidate connections on the `websockets` library.
+
+The orchestrator (`bench.run`) starts one or more of these, each with a JSON spec naming its mode
+and its share of the connections or access codes. A worker prepares (signs in, connects, starts
+its sittings), prints ``ready``, waits for a ``go START_AT`` line on stdin, runs its workload until
+the deadline in the spec, writes its results as JSON and prints ``done``. Preparation is never
+measured; everything measured happens after the common start time.
+
+The generator speaks docs/protocol.md with bare msgpack dicts rather than `engine.wire`'s checked
+dataclasses, so its own cost per message stays as low as the ceiling's and the same code drives
+the bare echo server and the engine.
+
+    python -m bench.load SPEC.json
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import resource
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import msgpack
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+MAX_SERVER_FRAME = 16 * 1024 * 1024
+SETUP_CONCURRENCY = 200
+"""Connections a worker opens at once while preparing (the storms themselves are not gated)."""
+ACK_TIMEOUT_S = 30.0
+LEVELS_INTERVAL_MS = 100
+LEVELS_PER_FRAME = 50
+"""Exam day: every sitting reports 5 s of audio levels every 5 s (docs/protocol.md 6.2)."""
+
+
+def pack(body: dict[str, Any]) -> bytes:
+    frame: bytes = msgpack.packb(body, use_bin_type=True)
+    return frame
+
+
+def unpack(frame: bytes | str) -> dict[str, Any]:
+    body: dict[str, Any] = msgpack.unpackb(frame, raw=False)
+    return body
+
+
+@dataclass
+class Tally:
+    """What one worker measured; written as JSON for the orchestrator."""
+
+    latencies_ms: list[float] = field(default_factory=list)
+    clock_errors_ms: list[float] = field(default_factory=list)
+    acked: list[tuple[str, int, str, int | None]] = field(default_factory=list)
+    """(candidate id, seq, item id, shown choice) of every acknowledged answer."""
+    completion_s: list[float] = field(default_factory=list)
+    """Storms: seconds from the start until each sitting had what it needed."""
+    errors: Counter[str] = field(default_factory=Counter)
+    sent: int = 0
+    in_window: int = 0
+    levels_sent: int = 0
+    feed_delays_ms: list[float] = field(default_factory=list)
+    """Watchers: arrival minus the feed frame's server_time, for frames after the start."""
+    feed_bytes: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "latencies_ms": [round(x, 3) for x in self.latencies_ms],
+            "clock_errors_ms": [round(x, 3) for x in self.clock_errors_ms],
+            "acked": self.acked,
+            "completion_s": [round(x, 4) for x in self.completion_s],
+            "errors": dict(self.errors),
+            "sent": self.sent,
+            "in_window": self.in_window,
+            "levels_sent": self.levels_sent,
+            "feed_delays_ms": [round(x, 3) for x in self.feed_delays_ms],
+            "feed_bytes": self.feed_bytes,
+            "cpu_s": sum(resource.getrusage(resource.RUSAGE_SELF)[:2]),
+        }
+
+
+class Sitting:
+    """One candidate's connection to the bench part, as lean as the protocol allows."""
+
+    def __init__(self, url: str, code: str, part: str, language: str, tally: Tally) -> None:
+        self.url = url
+        self.code = code
+        self.part = part
+        self.language = language
+        self.tally = tally
+        self.token = ""
+        self.candidate = ""
+        self.ws: ClientConnection | None = None
+        self.items: list[tuple[str, int]] = []
+        self.next_seq = 1
+        self.next_item = 0
+        self.clock: dict[str, Any] | None = None
+        self.clock_at = 0.0
+        self.waiters: dict[int, asyncio.Future[None]] = {}
+        self.reader: asyncio.Task[None] | None = None
+        self.resumed: asyncio.Future[None] | None = None
+
+    async def sign_in(self, http: aiohttp.ClientSession) -> None:
+        async with http.post(f"{self.url}/api/v1/signin", json={"code": self.code}) as response:
+            body = await response.json()
+            if response.status != 200:
+                raise RuntimeError(f"signin {response.status}: {body.get('error')}")
+        self.token = body["token"]
+        self.candidate = body["candidate"]["id"]
+
+    async def open(self) -> dict[str, Any]:
+        """Connect and say hello; returns the welcome (form and clock follow when started)."""
+        ws_url = self.url.replace("http://", "ws://") + "/ws/candidate"
+        self.ws = await connect(
+            ws_url,
+            compression=None,
+            max_size=MAX_SERVER_FRAME,
+            open_timeout=120,
+            ping_interval=None,
+            close_timeout=5,
+            proxy=None,
+        )
+        hello = {"t": "hello", "v": 1, "token": self.token, "part": self.part, "client": "bench"}
+        await self.ws.send(pack(hello))
+        welcome = unpack(await self.ws.recv(decode=False))
+        if welcome.get("t") != "welcome":
+            raise RuntimeError(f"hello refused: {welcome.get('code', welcome.get('t'))}")
+        self.next_seq = max(self.next_seq, int(welcome["next_seq"]))
+        return welcome
+
+    async def start(self) -> None:
+        """Start the part and keep the form's item ids and option counts."""
+        assert self.ws is not None
+        await self.ws.send(pack({"t": "start", "language": self.language}))
+        await self._read_form_and_clock()
+
+    async def _read_form_and_clock(self) -> None:
+        assert self.ws is not None
+        have_form = have_clock = False
+        while not (have_form and have_clock):
+            msg = unpack(await self.ws.recv(decode=False))
+            kind = msg.get("t")
+            if kind == "form":
+                self.items = [(item["id"], len(item["options"])) for item in msg["items"]]
+                have_form = True
+            elif kind == "clock":
+                self._take_clock(msg)
+                have_clock = True
+            elif kind == "error":
+                raise RuntimeError(f"refused: {msg.get('code')}")
+
+    def listen(self) -> None:
+        self.reader = asyncio.get_running_loop().create_task(self._read())
+
+    async def _read(self) -> None:
+        assert self.ws is not None
+        try:
+            async for frame in self.ws:
+                msg = unpack(frame)
+                kind = msg.get("t")
+                if kind == "ack":
+                    waiter = self.waiters.pop(msg["seq"], None)
+                    if waiter is not None and not waiter.done():
+                        waiter.set_result(None)
+                elif kind == "clock":
+                    self._take_clock(msg)
+                elif kind == "error":
+                    self.tally.errors[f"server:{msg.get('code')}"] += 1
+                    waiter = self.waiters.pop(msg.get("seq") or -1, None)
+                    if waiter is not None and not waiter.done():
+                        waiter.set_exception(RuntimeError(msg.get("code")))
+        except ConnectionClosed:
+            pass
+        finally:
+            for waiter in self.waiters.values():
+                if not waiter.done():
+                    waiter.set_exception(ConnectionError("closed"))
+            self.waiters.clear()
+
+    def _take_clock(self, msg: dict[str, Any]) -> None:
+        self.clock, self.clock_at = msg, time.monotonic()
+
+    def clock_error_ms(self) -> float | None:
+        """Shown remaining time minus the server's truth (deadline - now), in milliseconds.
+
+        Shown is what a client following docs/protocol.md displays: the last clock's
+        remaining_ms counted down on the client's monotonic clock from the frame's arrival.
+        """
+        clock = self.clock
+        if clock is None or clock.get("deadline") is None or clock.get("state") != "running":
+            return None
+        shown = float(clock["remaining_ms"]) / 1000 - (time.monotonic() - self.clock_at)
+        truth = float(clock["deadline"]) - time.time()
+        return (shown - truth) * 1000
+
+    async def answer(self, record: bool) -> None:
+        """Send the next answer and wait for its acknowledgement."""
+        assert self.ws is not None
+        item, options = self.items[self.next_item % len(self.items)]
+        self.next_item += 1
+        choice = (self.next_item * 7 + len(self.candidate)) % options
+        seq = self.next_seq
+        self.next_seq += 1
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.waiters[seq] = waiter
+        sent_at = time.perf_counter()
+        body = {
+            "t": "answer",
+            "seq": seq,
+            "item": item,
+            "choice": choice,
+            "flagged": False,
+            "client_time": time.time(),
+        }
+        await self.ws.send(pack(body))
+        self.tally.sent += 1
+        async with asyncio.timeout(ACK_TIMEOUT_S):
+            await waiter
+        self.tally.acked.append((self.candidate, seq, item, choice))
+        if record:
+            self.tally.latencies_ms.append((time.perf_counter() - sent_at) * 1000)
+            self.tally.in_window += 1
+
+    async def send_levels(self, rng: random.Random) -> None:
+        """A few seconds of microphone loudness, as the page sends for the talk detector."""
+        assert self.ws is not None
+        values = [round(rng.uniform(0.0, 0.05), 4) for _ in range(LEVELS_PER_FRAME)]
+        start = time.time() - LEVELS_PER_FRAME * LEVELS_INTERVAL_MS / 1000
+        body = {"t": "levels", "start": start, "interval_ms": LEVELS_INTERVAL_MS, "values": values}
+        await self.ws.send(pack(body))
+        self.tally.levels_sent += 1
+
+    async def drop(self) -> None:
+        """Lose the connection as a network would: no closing handshake."""
+        if self.ws is not None:
+            self.ws.transport.abort()
+        if self.reader is not None:
+            await asyncio.gather(self.reader, return_exceptions=True)
+
+    async def close(self) -> None:
+        if self.ws is not None:
+            await self.ws.close()
+        if self.reader is not None:
+            await asyncio.gather(self.reader, return_exceptions=True)
+
+
+class EchoConnection:
+    """A connection to the bare ceiling server: answers out, acks back, nothing else."""
+
+    def __init__(self, url: str, index: int, tally: Tally) -> None:
+        self.url = url
+        self.index = index
+        self.tally = tally
+        self.ws: ClientConnection | None = None
+        self.seq = 0
+
+    async def open(self) -> None:
+        self.ws = await connect(
+            self.url.replace("http://", "ws://") + "/ws",
+            compression=None,
+            max_size=MAX_SERVER_FRAME,
+            open_timeout=120,
+            ping_interval=None,
+            close_timeout=5,
+            proxy=None,
+        )
+
+    async def answer(self, record: bool) -> None:
+        assert self.ws is not None
+        self.seq += 1
+        body = {
+            "t": "answer",
+            "seq": self.seq,
+            "item": f"po-{self.seq % 120:03d}",
+            "choice": self.seq % 4,
+            "flagged": False,
+            "client_time": time.time(),
+        }
+        sent_at = time.perf_counter()
+        self.tally.sent += 1
+        await self.ws.send(pack(body))
+        async with asyncio.timeout(ACK_TIMEOUT_S):
+            reply = unpack(await self.ws.recv(decode=False))
+        if reply.get("seq") != self.seq:
+            self.tally.errors["echo:wrong_seq"] += 1
+        if record:
+            self.tally.latencies_ms.append((time.perf_counter() - sent_at) * 1000)
+            self.tally.in_window += 1
+
+    async def close(self) -> None:
+        if self.ws is not None:
+            await self.ws.close()
+
+
+class ProctorWatcher:
+    """A proctor's dashboard: signs in, watches one site and reads its feed."""
+
+    def __init__(self, url: str, login: str, password: str, site: str, tally: Tally) -> None:
+        self.url = url
+        self.login = login
+        self.password = password
+        self.site = site
+        self.tally = tally
+        self.token = ""
+        self.ws: ClientConnection | None = None
+        self.reader: asyncio.Task[None] | None = None
+        self.measure_from = float("inf")
+
+    async def sign_in(self, http: aiohttp.ClientSession) -> None:
+        body = {"login": self.login, "password": self.password}
+        async with http.post(f"{self.url}/api/v1/staff/signin", json=body) as response:
+            reply = await response.json()
+            if response.status != 200:
+                raise RuntimeError(f"staff signin {response.status}: {reply.get('error')}")
+        self.token = reply["token"]
+
+    async def open(self) -> None:
+        self.ws = await connect(
+            self.url.replace("http://", "ws://") + "/ws/proctor",
+            compression=None,
+            max_size=MAX_SERVER_FRAME,
+            open_timeout=120,
+            ping_interval=None,
+            close_timeout=5,
+            proxy=None,
+        )
+        await self.ws.send(pack({"t": "watch", "v": 1, "token": self.token, "site": self.site}))
+        first = unpack(await self.ws.recv(decode=False))
+        if first.get("t") != "feed":
+            raise RuntimeError(f"watch refused: {first.get('code', first.get('t'))}")
+        self.reader = asyncio.get_running_loop().create_task(self._read())
+
+    async def _read(self) -> None:
+        assert self.ws is not None
+        try:
+            async for frame in self.ws:
+                arrived = time.time()
+                if arrived < self.measure_from:
+                    continue
+                msg = unpack(frame)
+                if msg.get("t") == "feed":
+                    self.tally.feed_delays_ms.append((arrived - msg["server_time"]) * 1000)
+                    self.tally.feed_bytes += len(frame)
+        except ConnectionClosed:
+            pass
+
+    async def close(self) -> None:
+        if self.ws is not None:
+            await self.ws.close()
+        if self.reader is not None:
+            await asyncio.gather(self.reader, return_exceptions=True)
+
+
+async def watch(spec: dict[str, Any], tally: Tally) -> None:
+    """Workload 5: proctors watch their rooms' feeds while the exam-day load runs."""
+    watchers = [
+        ProctorWatcher(spec["url"], login, password, site, tally)
+        for login, password, site in spec["staff"]
+    ]
+    gate = asyncio.Semaphore(SETUP_CONCURRENCY)
+    timeout = aiohttp.ClientTimeout(total=600)
+    async with aiohttp.ClientSession(timeout=timeout) as http:
+        await asyncio.gather(*(gated(gate, w.sign_in(http)) for w in watchers))
+    await asyncio.gather(*(gated(gate, w.open()) for w in watchers))
+    say("ready")
+    start_at = await wait_for_go()
+    for watcher in watchers:
+        watcher.measure_from = start_at
+    await asyncio.sleep(max(0.0, start_at + spec["duration_s"] - time.time()))
+    await asyncio.gather(*(w.close() for w in watchers), return_exceptions=True)
+
+
+# -- workloads ------------------------------------------------------------------------------------
+
+
+async def gated(gate: asyncio.Semaphore, coroutine: Any) -> Any:
+    async with gate:
+        return await coroutine
+
+
+async def prepare_sittings(
+    spec: dict[str, Any], tally: Tally, *, connect_now: bool, start_now: bool
+) -> list[Sitting]:
+    """Sign every code in; optionally connect and start (bounded concurrency)."""
+    sittings = [
+        Sitting(spec["url"], code, spec["part"], spec["language"], tally) for code in spec["codes"]
+    ]
+    gate = asyncio.Semaphore(SETUP_CONCURRENCY)
+    connector = aiohttp.TCPConnector(limit=SETUP_CONCURRENCY)
+    timeout = aiohttp.ClientTimeout(total=300)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
+        await asyncio.gather(*(gated(gate, s.sign_in(http)) for s in sittings))
+    if connect_now:
+
+        async def connect_and_start(sitting: Sitting) -> None:
+            await sitting.open()
+            if start_now:
+                await sitting.start()
+                sitting.listen()
+
+        await asyncio.gather(*(gated(gate, connect_and_start(s)) for s in sittings))
+    return sittings
+
+
+async def closed_loop(
+    spec: dict[str, Any], tally: Tally, clients: list[Any], start_at: float
+) -> None:
+    """Every connection answers as soon as its previous answer is acknowledged."""
+    measure_from = start_at + spec.get("warmup_s", 0.0)
+    end = start_at + spec["duration_s"]
+
+    async def run(client: Any) -> None:
+        while (now := time.time()) < end:
+            try:
+                await client.answer(record=now >= measure_from)
+            except (ConnectionError, ConnectionClosed, TimeoutError, RuntimeError) as error:
+                tally.errors[f"answer:{type(error).__name__}"] += 1
+                return
+
+    await asyncio.gather(*(run(client) for client in clients))
+
+
+async def paced(spec: dict[str, Any], tally: Tally, clients: list[Any], start_at: float) -> None:
+    """Every connection answers about once per interval, phases spread at random."""
+    interval = spec["interval_s"]
+    end = start_at + spec["duration_s"]
+    rng = random.Random(spec.get("seed", 0))
+
+    async def run(client: Any, first: float) -> None:
+        await asyncio.sleep(max(0.0, start_at + first - time.time()))
+        while time.time() < end:
+            if isinstance(client, Sitting):
+                error_ms = client.clock_error_ms()
+                if error_ms is not None:
+                    tally.clock_errors_ms.append(error_ms)
+            try:
+                await client.answer(record=True)
+            except (ConnectionError, ConnectionClosed, TimeoutError, RuntimeError) as error:
+                tally.errors[f"answer:{type(error).__name__}"] += 1
+                return
+            await asyncio.sleep(interval * rng.uniform(0.5, 1.5))
+
+    async def levels(client: Sitting, first: float) -> None:
+        await asyncio.sleep(max(0.0, start_at + first - time.time()))
+        period = LEVELS_PER_FRAME * LEVELS_INTERVAL_MS / 1000
+        while time.time() < end:
+            try:
+                await client.send_levels(rng)
+            except ConnectionClosed:
+                tally.errors["levels:closed"] += 1
+                return
+            await asyncio.sleep(period)
+
+    runs = [run(c, rng.uniform(0, interval)) for c in clients]
+    if spec.get("levels"):
+        period = LEVELS_PER_FRAME * LEVELS_INTERVAL_MS / 1000
+        runs += [levels(c, rng.uniform(0, period)) for c in clients if isinstance(c, Sitting)]
+    await asyncio.gather(*runs)
+
+
+async def start_storm(spec: dict[str, Any], tally: Tally, start_at: float) -> None:
+    """From the start, every candidate signs in, connects, starts and gets form and clock."""
+    sittings = [
+        Sitting(spec["url"], code, spec["part"], spec["language"], tally) for code in spec["codes"]
+    ]
+    connector = aiohttp.TCPConnector(limit=0)
+    timeout = aiohttp.ClientTimeout(total=300)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
+        await asyncio.sleep(max(0.0, start_at - time.time()))
+
+        async def one(sitting: Sitting) -> None:
+            try:
+                await sitting.sign_in(http)
+                await sitting.open()
+                await sitting.start()
+                tally.completion_s.append(time.time() - start_at)
+            except Exception as error:
+                tally.errors[f"storm:{type(error).__name__}:{error}"[:80]] += 1
+
+        await asyncio.gather(*(one(s) for s in sittings))
+    await asyncio.gather(*(s.close() for s in sittings), return_exceptions=True)
+
+
+async def reconnect_storm(
+    spec: dict[str, Any], tally: Tally, sittings: list[Sitting], start_at: float
+) -> None:
+    """At the start every connection is lost at once and every sitting resumes at once."""
+    await asyncio.sleep(max(0.0, start_at - time.time()))
+    await asyncio.gather(*(s.drop() for s in sittings))
+
+    async def resume(sitting: Sitting) -> None:
+        try:
+            welcome = await sitting.open()
+            await sitting._read_form_and_clock()
+            if welcome["next_seq"] != sitting.next_seq:
+                tally.errors["resume:next_seq_mismatch"] += 1
+            tally.completion_s.append(time.time() - start_at)
+            sitting.listen()
+        except Exception as error:
+            tally.errors[f"resume:{type(error).__name__}"] += 1
+
+    await asyncio.gather(*(resume(s) for s in sittings))
+
+
+# -- the process ----------------------------------------------------------------------------------
+
+
+def raise_file_limit() -> None:
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+async def wait_for_go() -> float:
+    """Block until the orchestrator writes ``go START_AT``; returns START_AT."""
+    line = await asyncio.to_thread(sys.stdin.readline)
+    word, _, value = line.strip().partition(" ")
+    if word != "go":
+        raise SystemExit(f"expected 'go START_AT', got {line!r}")
+    return float(value)
+
+
+def say(word: str) -> None:
+    print(word, flush=True)
+
+
+async def main_async(spec: dict[str, Any]) -> Tally:
+    tally = Tally()
+    mode = spec["mode"]
+    if mode in ("echo-closed", "echo-paced"):
+        echoes = [EchoConnection(spec["url"], i, tally) for i in range(spec["connections"])]
+        gate = asyncio.Semaphore(SETUP_CONCURRENCY)
+        await asyncio.gather(*(gated(gate, e.open()) for e in echoes))
+        say("ready")
+        start_at = await wait_for_go()
+        await asyncio.sleep(max(0.0, start_at - time.time()))
+        run = closed_loop if mode == "echo-closed" else paced
+        await run(spec, tally, echoes, start_at)
+        await asyncio.gather(*(e.close() for e in echoes), return_exceptions=True)
+    elif mode in ("closed-loop", "exam-day"):
+        sittings = await prepare_sittings(spec, tally, connect_now=True, start_now=True)
+        say("ready")
+        start_at = await wait_for_go()
+        await asyncio.sleep(max(0.0, start_at - time.time()))
+        run = closed_loop if mode == "closed-loop" else paced
+        await run(spec, tally, sittings, start_at)
+        await asyncio.gather(*(s.close() for s in sittings), return_exceptions=True)
+    elif mode == "watch":
+        await watch(spec, tally)
+    elif mode == "start-storm":
+        say("ready")
+        await start_storm(spec, tally, await wait_for_go())
+    elif mode == "reconnect-storm":
+        sittings = await prepare_sittings(spec, tally, connect_now=True, start_now=True)
+        for sitting in sittings:  # a little history to resume
+            for _ in range(spec.get("answers_before", 3)):
+                await sitting.answer(record=False)
+        say("ready")
+        await reconnect_storm(spec, tally, sittings, await wait_for_go())
+        await asyncio.gather(*(s.close() for s in sittings), return_exceptions=True)
+    else:
+        raise SystemExit(f"unknown mode {mode!r}")
+    return tally
+
+
+def main() -> None:
+    spec = json.loads(Path(sys.argv[1]).read_text(encoding="utf-8"))
+    raise_file_limit()
+    tally = asyncio.run(main_async(spec))
+    out = Path(spec["out"])
+    tmp = out.with_suffix(".tmp")
+    tmp.write_text(json.dumps(tally.to_json()), encoding="utf-8")
+    os.replace(tmp, out)
+    say("done")
+
+
+if __name__ == "__main__":
+    main()

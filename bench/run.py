@@ -1,0 +1,791 @@
+"""Run the benchmarks: the engine beside the bare ceiling, measured by the same generator.
+
+    python -m bench.run --quick        # a few minutes: smaller counts, shorter windows
+    python -m bench.run                # the full set of docs/performance.md (about 15 minutes)
+    python -m bench.run --only closed-loop,exam-day
+
+Every server under test is a subprocess on 127.0.0.1 (`examhall serve` on a fresh data
+directory, or `bench.ceiling`); the load comes from `bench.load` processes. Every workload
+against the engine ends with the durability check: each acknowledged answer is looked up in the
+SQLite store with its original option, and the journal is verified end to end. The report
+(a table and JSON) goes to the run folder printed at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import csv
+import json
+import os
+import sqlite3
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench import offline
+from bench import store as store_bench
+from bench.catalog import EXAM_ID, PART_ID
+from bench.procstat import ProcSample, sample
+from bench.servers import Server, start_ceiling, start_engine
+from engine import journal, wire
+from engine.banks import load_banks
+from engine.exams import load_exams
+from engine.forms import assemble_forms
+from engine.store.sqlite import SQLiteStore, read_exam_secret, read_journal
+
+READY_TIMEOUT_S = 900.0
+"""Preparation (signing in and starting 10,000 sittings) must finish within this."""
+GRACE_S = 120.0
+"""How long after its window a worker may take to drain and report before it is killed."""
+LEAD_S = 1.0
+"""Time between 'go' and the common start, so every worker starts the same instant."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Counts and windows of one run; `--quick` shrinks them."""
+
+    workers: int = 2
+    closed_connections: int = 1000
+    closed_s: float = 30.0
+    warmup_s: float = 3.0
+    exam_day_sizes: tuple[int, ...] = (1000, 5000, 10000)
+    exam_day_s: float = 60.0
+    interval_s: float = 10.0
+    watched_sizes: tuple[int, ...] = (10000,)
+    """Exam days run again with one proctor watching every room of 25 (workload 5)."""
+    start_storm: int = 5000
+    reconnect_storm: int = 1000
+    forms: int = 100_000
+    scored: int = 1_000_000
+
+
+FULL = Plan()
+QUICK = Plan(
+    closed_s=10.0,
+    warmup_s=2.0,
+    exam_day_sizes=(1000,),
+    exam_day_s=20.0,
+    watched_sizes=(1000,),
+    start_storm=1000,
+    reconnect_storm=300,
+)
+
+
+@dataclass
+class Window:
+    """What the orchestrator saw of the server and the generators during one workload."""
+
+    seconds: float = 0.0
+    server_cpu_s: float = 0.0
+    generator_cpu_s: float = 0.0
+    machine_busy_cores: float = 0.0
+    rss_base: int = 0
+    rss_loaded: int = 0
+    rss_peak: int = 0
+
+
+@dataclass
+class Outcome:
+    name: str
+    figures: dict[str, Any] = field(default_factory=dict)
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    return None if not values else round(float(np.percentile(np.asarray(values), q)), 2)
+
+
+def machine_busy_jiffies() -> tuple[int, int]:
+    """(busy, total) jiffies of all CPUs, from /proc/stat."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = fields[3] + fields[4]
+    return sum(fields) - idle, sum(fields)
+
+
+# -- driving workers ------------------------------------------------------------------------------
+
+
+async def drive(
+    server: Server,
+    mode: str,
+    shares: list[dict[str, Any]],
+    folder: Path,
+    *,
+    window_s: float | None,
+) -> tuple[list[dict[str, Any]], Window]:
+    """Start one worker per share, wait until all are ready, start them together, collect."""
+    folder.mkdir(parents=True, exist_ok=True)
+    workers = []
+    outs = []
+    for index, share in enumerate(shares):
+        out = folder / f"{mode}-{index}.json"
+        spec = {"mode": mode, "url": server.url, "out": str(out), **share}  # share may set mode
+        spec_path = folder / f"{mode}-{index}.spec.json"
+        spec_path.write_text(json.dumps(spec), encoding="utf-8")
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bench.load",
+            str(spec_path),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=(folder / f"{mode}-{index}.log").open("wb"),
+        )
+        workers.append(process)
+        outs.append(out)
+    window = Window()
+    try:
+        rss_base = sample(server.pid).rss_bytes
+        await asyncio.wait_for(
+            asyncio.gather(*(_expect(w, "ready") for w in workers)), READY_TIMEOUT_S
+        )
+        loaded = sample(server.pid)
+        window.rss_base, window.rss_loaded = rss_base, loaded.rss_bytes
+        start_at = time.time() + LEAD_S
+        for w in workers:
+            assert w.stdin is not None
+            w.stdin.write(f"go {start_at}\n".encode())
+            await w.stdin.drain()
+        await asyncio.sleep(max(0.0, start_at - time.time()))
+        first, busy0 = _samples(server, workers), machine_busy_jiffies()
+        t0 = time.monotonic()
+        done = asyncio.gather(*(_expect(w, "done") for w in workers))
+        peak = loaded.rss_bytes
+        limit = (window_s or 0) + GRACE_S + (READY_TIMEOUT_S if window_s is None else 0)
+        last: tuple[ProcSample, list[ProcSample]] | None = None
+        busy1 = busy0
+        until = None if window_s is None else t0 + window_s
+        while not done.done():
+            if time.monotonic() - t0 > limit:
+                raise TimeoutError(f"{mode}: workers still running after {limit} s")
+            with contextlib.suppress(FileNotFoundError):
+                now_sample = _samples(server, workers)
+                peak = max(peak, now_sample[0].rss_bytes)
+                if until is None or time.monotonic() <= until:
+                    last, busy1 = now_sample, machine_busy_jiffies()
+                    window.seconds = time.monotonic() - t0
+            await asyncio.wait({done}, timeout=0.25)
+        await done
+        if last is None:
+            last, busy1 = first, machine_busy_jiffies()
+            window.seconds = time.monotonic() - t0
+        window.rss_peak = peak
+        window.server_cpu_s = last[0].cpu_s - first[0].cpu_s
+        window.generator_cpu_s = sum(
+            b.cpu_s - a.cpu_s for a, b in zip(first[1], last[1], strict=True)
+        )
+        busy = busy1[0] - busy0[0]
+        total = max(1, busy1[1] - busy0[1])
+        window.machine_busy_cores = round(busy / total * (os.cpu_count() or 1), 2)
+    finally:
+        for w in workers:
+            if w.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    w.kill()
+                await w.wait()
+    return [json.loads(out.read_text(encoding="utf-8")) for out in outs], window
+
+
+def _samples(server: Server, workers: list[Any]) -> tuple[ProcSample, list[ProcSample]]:
+    return sample(server.pid), [sample(w.pid) for w in workers]
+
+
+async def _expect(process: Any, word: str) -> None:
+    while True:
+        line = await process.stdout.readline()
+        if not line:
+            raise RuntimeError(f"a worker exited before saying {word!r}; see its log")
+        if line.decode().strip() == word:
+            return
+
+
+def split(values: list[Any], parts: int) -> list[list[Any]]:
+    return [values[i::parts] for i in range(parts)]
+
+
+def read_codes(server: Server) -> list[str]:
+    assert server.data_dir is not None
+    path = server.data_dir / "access-codes" / f"{EXAM_ID}.csv"
+    with path.open(newline="", encoding="utf-8") as handle:
+        return [row["code"] for row in csv.DictReader(handle)]
+
+
+def merged(results: list[dict[str, Any]], key: str) -> list[Any]:
+    return [value for result in results for value in result[key]]
+
+
+def errors_of(results: list[dict[str, Any]]) -> dict[str, int]:
+    total: dict[str, int] = {}
+    for result in results:
+        for code, count in result["errors"].items():
+            total[code] = total.get(code, 0) + count
+    return total
+
+
+# -- durability -----------------------------------------------------------------------------------
+
+
+def check_durable(server: Server, acked: list[list[Any]]) -> dict[str, Any]:
+    """Every acknowledged answer is in the store, with the original option it was shown as.
+
+    Run after the server has stopped. The shown position is mapped back through the candidate's
+    form, regenerated from the exam secret as an auditor would; the journal is verified too.
+    """
+    assert server.data_dir is not None and server.banks_dir is not None
+    database = server.data_dir / SQLiteStore.FILE_NAME
+    banks = load_banks(server.banks_dir)
+    exam = load_exams(server.banks_dir / "exams", banks)[EXAM_ID].exam
+    part = exam.part(PART_ID)
+    candidates = sorted({row[0] for row in acked})
+    secret = read_exam_secret(database, EXAM_ID)
+    orders = {
+        form.candidate_id: {fi.item_id: fi.option_order for fi in form.items}
+        for form in assemble_forms(secret, exam, part, banks[part.bank_id], candidates)
+    }
+    connection = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
+    try:
+        stored = {
+            (sitting, seq): (item, choice)
+            for sitting, seq, item, choice in connection.execute(
+                "SELECT sitting_id, seq, item_id, choice FROM answers"
+            )
+        }
+    finally:
+        connection.close()
+    missing = wrong = 0
+    for candidate, seq, item, shown in acked:
+        row = stored.get((f"{EXAM_ID}/{candidate}/{PART_ID}", seq))
+        if row is None:
+            missing += 1
+        elif row != (item, None if shown is None else orders[candidate][item][shown]):
+            wrong += 1
+    try:
+        report = journal.verify(read_journal(database), journal.read_head(server.data_dir))
+        journal_state = f"intact ({report.events} events)"
+    except Exception as error:
+        journal_state = f"FAILED: {error}"
+    return {
+        "acked": len(acked),
+        "stored_answers": len(stored),
+        "missing": missing,
+        "wrong_choice": wrong,
+        "lost": missing + wrong,
+        "journal": journal_state,
+    }
+
+
+# -- workloads ------------------------------------------------------------------------------------
+
+
+def ack_figures(results: list[dict[str, Any]], window: Window, window_s: float) -> dict[str, Any]:
+    latencies = merged(results, "latencies_ms")
+    return {
+        "acks_per_s": round(len(latencies) / window_s, 1),
+        "ack_p50_ms": percentile(latencies, 50),
+        "ack_p99_ms": percentile(latencies, 99),
+        "server_cpu_cores": round(window.server_cpu_s / max(window.seconds, 1e-9), 3),
+        "generator_cpu_cores": round(window.generator_cpu_s / max(window.seconds, 1e-9), 3),
+        "machine_busy_cores": window.machine_busy_cores,
+        "server_cpu_us_per_ack": (
+            round(window.server_cpu_s / len(latencies) * 1e6, 1) if latencies else None
+        ),
+        "errors": errors_of(results),
+    }
+
+
+async def ceiling_closed(plan: Plan, root: Path) -> Outcome:
+    server = start_ceiling(root / "ceiling-closed")
+    try:
+        shares = [
+            {"connections": len(s), "duration_s": plan.closed_s + plan.warmup_s}
+            | {"warmup_s": plan.warmup_s}
+            for s in split(list(range(plan.closed_connections)), plan.workers)
+        ]
+        results, window = await drive(
+            server, "echo-closed", shares, server.root, window_s=plan.closed_s + plan.warmup_s
+        )
+    finally:
+        server.stop()
+    return Outcome(
+        "ceiling closed loop",
+        {"connections": plan.closed_connections} | ack_figures(results, window, plan.closed_s),
+    )
+
+
+async def ceiling_paced(plan: Plan, root: Path, connections: int) -> Outcome:
+    server = start_ceiling(root / f"ceiling-paced-{connections}")
+    try:
+        shares = [
+            {"connections": len(s), "duration_s": plan.exam_day_s, "interval_s": plan.interval_s}
+            | {"seed": i}
+            for i, s in enumerate(split(list(range(connections)), plan.workers))
+        ]
+        results, window = await drive(
+            server, "echo-paced", shares, server.root, window_s=plan.exam_day_s
+        )
+    finally:
+        server.stop()
+    figures = {"connections": connections} | ack_figures(results, window, plan.exam_day_s)
+    figures["rss_per_connection_kib"] = round(
+        (window.rss_loaded - window.rss_base) / connections / 1024, 1
+    )
+    return Outcome(f"ceiling paced {connections}", figures)
+
+
+def _sitting_shares(codes: list[str], workers: int, extra: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        {"codes": share, "part": PART_ID, "language": "kk" if i % 2 == 0 else "ru", "seed": i}
+        | extra
+        for i, share in enumerate(split(codes, workers))
+    ]
+
+
+async def engine_closed(plan: Plan, root: Path) -> Outcome:
+    count = plan.closed_connections
+    server = start_engine(root / "closed-loop", candidates=count)
+    try:
+        shares = _sitting_shares(
+            read_codes(server),
+            plan.workers,
+            {"duration_s": plan.closed_s + plan.warmup_s, "warmup_s": plan.warmup_s},
+        )
+        results, window = await drive(
+            server, "closed-loop", shares, server.root, window_s=plan.closed_s + plan.warmup_s
+        )
+    finally:
+        server.stop()
+    figures = {"sittings": count} | ack_figures(results, window, plan.closed_s)
+    figures["durability"] = check_durable(server, merged(results, "acked"))
+    return Outcome("engine closed loop", figures)
+
+
+def read_staff(server: Server) -> list[tuple[str, str, str]]:
+    """(login, password, site) of every proctor, from DATA/access-codes/EXAM-staff.csv."""
+    assert server.data_dir is not None
+    path = server.data_dir / "access-codes" / f"{EXAM_ID}-staff.csv"
+    with path.open(newline="", encoding="utf-8") as handle:
+        return [(row["login"], row["password"], row["sites"]) for row in csv.DictReader(handle)]
+
+
+async def exam_day(plan: Plan, root: Path, sittings: int, *, watched: bool = False) -> Outcome:
+    name = f"exam-day-{sittings}" + ("-watched" if watched else "")
+    server = start_engine(root / name, candidates=sittings, proctors=watched)
+    try:
+        shares = _sitting_shares(
+            read_codes(server),
+            plan.workers,
+            {
+                "duration_s": plan.exam_day_s,
+                "interval_s": plan.interval_s,
+                "levels": "levels" in wire.CLIENT_MESSAGES,
+            },
+        )
+        if watched:
+            staff = read_staff(server)
+            shares.append({"mode": "watch", "staff": staff, "duration_s": plan.exam_day_s})
+        results, window = await drive(
+            server, "exam-day", shares, server.root, window_s=plan.exam_day_s
+        )
+    finally:
+        server.stop()
+    figures = {"sittings": sittings} | ack_figures(results, window, plan.exam_day_s)
+    errors = merged(results, "clock_errors_ms")
+    figures["clock_error_p99_ms"] = percentile([abs(e) for e in errors], 99)
+    figures["clock_error_p50_ms"] = percentile([abs(e) for e in errors], 50)
+    figures["clock_samples"] = len(errors)
+    figures["levels_frames_per_s"] = round(
+        sum(result.get("levels_sent", 0) for result in results) / plan.exam_day_s, 1
+    )
+    figures["rss_base_mib"] = round(window.rss_base / 2**20, 1)
+    figures["rss_loaded_mib"] = round(window.rss_loaded / 2**20, 1)
+    figures["rss_peak_mib"] = round(window.rss_peak / 2**20, 1)
+    figures["rss_per_sitting_kib"] = round(
+        (window.rss_loaded - window.rss_base) / sittings / 1024, 1
+    )
+    figures["cpu_us_per_sitting_s"] = round(
+        window.server_cpu_s / max(window.seconds, 1e-9) / sittings * 1e6, 1
+    )
+    if watched:
+        delays = merged(results, "feed_delays_ms")
+        figures["watchers"] = len(read_staff(server))
+        figures["feed_frames"] = len(delays)
+        figures["feed_delay_p50_ms"] = percentile(delays, 50)
+        figures["feed_delay_p99_ms"] = percentile(delays, 99)
+        figures["feed_kib_per_s"] = round(
+            sum(r.get("feed_bytes", 0) for r in results) / plan.exam_day_s / 1024, 1
+        )
+    figures["durability"] = check_durable(server, merged(results, "acked"))
+    return Outcome(f"exam day {sittings}" + (" + watchers" if watched else ""), figures)
+
+
+async def start_storm(plan: Plan, root: Path) -> Outcome:
+    count = plan.start_storm
+    server = start_engine(root / "start-storm", candidates=count)
+    try:
+        shares = _sitting_shares(read_codes(server), plan.workers, {})
+        results, window = await drive(server, "start-storm", shares, server.root, window_s=None)
+    finally:
+        server.stop()
+    done = merged(results, "completion_s")
+    return Outcome(
+        "start storm",
+        {
+            "candidates": count,
+            "delivered": len(done),
+            "all_delivered_s": round(max(done), 3) if done else None,
+            "p50_s": percentile(done, 50),
+            "server_cpu_s": round(window.server_cpu_s, 2),
+            "rss_peak_mib": round(window.rss_peak / 2**20, 1),
+            "errors": errors_of(results),
+        },
+    )
+
+
+async def reconnect_storm(plan: Plan, root: Path) -> Outcome:
+    count = plan.reconnect_storm
+    server = start_engine(root / "reconnect-storm", candidates=count)
+    try:
+        shares = _sitting_shares(read_codes(server), plan.workers, {"answers_before": 3})
+        results, window = await drive(server, "reconnect-storm", shares, server.root, window_s=None)
+    finally:
+        server.stop()
+    done = merged(results, "completion_s")
+    figures = {
+        "sittings": count,
+        "resumed": len(done),
+        "all_resumed_s": round(max(done), 3) if done else None,
+        "p50_s": percentile(done, 50),
+        "server_cpu_s": round(window.server_cpu_s, 2),
+        "errors": errors_of(results),
+    }
+    figures["durability"] = check_durable(server, merged(results, "acked"))
+    return Outcome("reconnect storm", figures)
+
+
+def offline_figures(plan: Plan) -> list[Outcome]:
+    return [
+        Outcome("offline forms", offline.bench_forms(plan.forms, bank_items=2_000)),
+        Outcome("offline forms, 10,000-item bank", offline.bench_forms(plan.forms)),
+        Outcome("offline scoring", offline.bench_scoring(plan.scored)),
+        Outcome("offline scoring, ResponseMatrix.group_counts", offline.bench_group_counts()),
+        Outcome("store alone", asyncio.run(store_alone(plan))),
+    ]
+
+
+async def store_alone(plan: Plan) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="examhall-bench-store-") as folder:
+        return await store_bench.measure(plan.closed_connections, plan.closed_s, Path(folder))
+
+
+# -- the report -----------------------------------------------------------------------------------
+
+
+def ratio(numerator: float | None, denominator: float | None) -> str:
+    if not numerator or not denominator:
+        return "–"
+    return f"{numerator / denominator:.2f}"
+
+
+def summary_rows(outcomes: dict[str, Outcome], plan: Plan) -> list[tuple[str, str, str, str]]:
+    """(figure, target, measured, ratio to the ceiling) for the table."""
+    rows: list[tuple[str, str, str, str]] = []
+    ceiling = outcomes.get("ceiling closed loop")
+    engine = outcomes.get("engine closed loop")
+    c = ceiling.figures if ceiling else {}
+    if ceiling:
+        rows.append(("ceiling closed loop, acks/s", "", f"{c['acks_per_s']}", "1.00"))
+        rows.append(("ceiling closed loop, p50 / p99 ms", "", _pair(c), ""))
+    if engine:
+        e = engine.figures
+        rows.append(
+            (
+                f"closed loop {e['sittings']} sittings, durable acks/s",
+                "≥ 50 % of ceiling",
+                f"{e['acks_per_s']}",
+                ratio(e["acks_per_s"], c.get("acks_per_s")),
+            )
+        )
+        rows.append(
+            (
+                "closed loop, ack p50 / p99 ms",
+                "",
+                _pair(e),
+                f"{ratio(e['ack_p50_ms'], c.get('ack_p50_ms'))} / "
+                f"{ratio(e['ack_p99_ms'], c.get('ack_p99_ms'))}",
+            )
+        )
+        rows.append(("closed loop, lost", "0", _lost(e), ""))
+    for size in plan.exam_day_sizes:
+        day = outcomes.get(f"exam day {size}")
+        if day is None:
+            continue
+        d = day.figures
+        paced = outcomes.get(f"ceiling paced {size}")
+        p = paced.figures if paced else {}
+        target = "≤ 50 ms" if size == 10000 else ""
+        rows.append(
+            (
+                f"exam day {size}: ack p50 / p99 ms",
+                f"p99 {target}".strip() if target else "",
+                _pair(d),
+                f"{ratio(d['ack_p50_ms'], p.get('ack_p50_ms'))} / "
+                f"{ratio(d['ack_p99_ms'], p.get('ack_p99_ms'))}",
+            )
+        )
+        rows.append((f"exam day {size}: acks/s", "", f"{d['acks_per_s']}", ""))
+        rows.append(
+            (
+                f"exam day {size}: clock error p99 ms",
+                "≤ 250 ms" if size == 10000 else "",
+                f"{d['clock_error_p99_ms']}",
+                "",
+            )
+        )
+        rows.append(
+            (
+                f"exam day {size}: RSS per sitting KiB",
+                "≤ 48 KiB",
+                f"{d['rss_per_sitting_kib']}",
+                ratio(d["rss_per_sitting_kib"], p.get("rss_per_connection_kib")),
+            )
+        )
+        rows.append(
+            (
+                f"exam day {size}: server CPU (cores) / µs per sitting-second",
+                "",
+                f"{d['server_cpu_cores']} / {d['cpu_us_per_sitting_s']}",
+                ratio(d["server_cpu_cores"], p.get("server_cpu_cores")),
+            )
+        )
+        rows.append((f"exam day {size}: lost", "0", _lost(d), ""))
+    for size in plan.watched_sizes:
+        seen = outcomes.get(f"exam day {size} + watchers")
+        if seen is None:
+            continue
+        w = seen.figures
+        rows.append(
+            (
+                f"exam day {size} + {w['watchers']} watchers: feed delay p50 / p99 ms",
+                "",
+                f"{w['feed_delay_p50_ms']} / {w['feed_delay_p99_ms']}",
+                "",
+            )
+        )
+        rows.append(
+            (
+                f"exam day {size} + watchers: ack p50 / p99 ms, clock error p99 ms",
+                "",
+                f"{_pair(w)}, {w['clock_error_p99_ms']}",
+                "",
+            )
+        )
+        rows.append((f"exam day {size} + watchers: lost", "0", _lost(w), ""))
+    storm = outcomes.get("start storm")
+    if storm:
+        s = storm.figures
+        rows.append(
+            (
+                f"start storm: {s['delivered']}/{s['candidates']} forms delivered, s",
+                "≤ 10 s",
+                f"{s['all_delivered_s']}",
+                "",
+            )
+        )
+    resumed = outcomes.get("reconnect storm")
+    if resumed:
+        r = resumed.figures
+        rows.append(
+            (
+                f"reconnect storm: {r['resumed']}/{r['sittings']} resumed, s",
+                "≤ 5 s",
+                f"{r['all_resumed_s']}",
+                "",
+            )
+        )
+        rows.append(("reconnect storm: lost", "0", _lost(r), ""))
+    for name in ("offline forms", "offline forms, 10,000-item bank"):
+        forms = outcomes.get(name)
+        if forms:
+            f = forms.figures
+            rows.append(
+                (
+                    f"assemble {f['forms']:,} unique {f['items_per_form']}-item forms "
+                    f"({f['bank']}), s",
+                    "≤ 5 s",
+                    f"{f['seconds']} ({f['unique']:,} unique)",
+                    "",
+                )
+            )
+    scoring = outcomes.get("offline scoring")
+    if scoring:
+        g = scoring.figures
+        rows.append(
+            (
+                f"score {g['candidates']:,} × {g['items_per_form']} with KZ rules, s",
+                "≤ 2 s",
+                f"{g['seconds']}",
+                "",
+            )
+        )
+    grouped = outcomes.get("offline scoring, ResponseMatrix.group_counts")
+    if grouped:
+        g = grouped.figures
+        rows.append(
+            (
+                f"  the same through ResponseMatrix.group_counts ({g['candidates']:,}), s",
+                "",
+                f"{g['seconds']}",
+                "",
+            )
+        )
+    alone = outcomes.get("store alone")
+    if alone:
+        a = alone.figures
+        rows.append(
+            (
+                f"store alone: durable records/s ({a['sittings']} sittings, closed loop)",
+                "",
+                f"{a['records_per_s']} ({a['cpu_us_per_record']} µs CPU each)",
+                ratio(a["records_per_s"], c.get("acks_per_s")),
+            )
+        )
+    return rows
+
+
+def _pair(figures: dict[str, Any]) -> str:
+    return f"{figures['ack_p50_ms']} / {figures['ack_p99_ms']}"
+
+
+def _lost(figures: dict[str, Any]) -> str:
+    durability = figures.get("durability", {})
+    return f"{durability.get('lost')} of {durability.get('acked')} ({durability.get('journal')})"
+
+
+def render(rows: list[tuple[str, str, str, str]]) -> str:
+    header = ("figure", "target", "measured", "ratio to ceiling")
+    lines = ["| " + " | ".join(header) + " |", "|---|---|---|---|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+# -- main -----------------------------------------------------------------------------------------
+
+WORKLOADS = (
+    "ceiling",
+    "closed-loop",
+    "exam-day",
+    "watchers",
+    "start-storm",
+    "reconnect-storm",
+    "offline",
+)
+
+
+async def run(plan: Plan, only: set[str], root: Path, log: Callable[[str], None]) -> list[Outcome]:
+    outcomes: list[Outcome] = []
+
+    async def step(coroutine: Any) -> None:
+        started = time.monotonic()
+        outcome: Outcome = await coroutine
+        outcome.figures["wall_s"] = round(time.monotonic() - started, 1)
+        outcomes.append(outcome)
+        log(f"{outcome.name}: {json.dumps(outcome.figures, ensure_ascii=False)}")
+
+    if "ceiling" in only or "closed-loop" in only:
+        await step(ceiling_closed(plan, root))
+    if "closed-loop" in only:
+        await step(engine_closed(plan, root))
+    if "exam-day" in only:
+        for size in plan.exam_day_sizes:
+            await step(ceiling_paced(plan, root, size))
+            await step(exam_day(plan, root, size))
+    if "watchers" in only:
+        for size in plan.watched_sizes:
+            await step(exam_day(plan, root, size, watched=True))
+    if "start-storm" in only:
+        await step(start_storm(plan, root))
+    if "reconnect-storm" in only:
+        await step(reconnect_storm(plan, root))
+    if "offline" in only:
+        for outcome in offline_figures(plan):
+            log(f"{outcome.name}: {json.dumps(outcome.figures)}")
+            outcomes.append(outcome)
+    return outcomes
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.run", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("--quick", action="store_true", help="smaller counts, shorter windows")
+    parser.add_argument(
+        "--only", default=",".join(WORKLOADS), help=f"comma-separated subset of {WORKLOADS}"
+    )
+    parser.add_argument("--workers", type=int, default=None, help="load-generator processes")
+    parser.add_argument("--out", type=Path, default=None, help="run folder (default: a temp dir)")
+    parser.add_argument("--keep", action="store_true", help="keep data directories and logs")
+    args = parser.parse_args(argv)
+    plan = QUICK if args.quick else FULL
+    if args.workers:
+        plan = Plan(**{**plan.__dict__, "workers": args.workers})
+    only = {name.strip() for name in args.only.split(",") if name.strip()}
+    unknown = only - set(WORKLOADS)
+    if unknown:
+        parser.error(f"unknown workload(s) {sorted(unknown)}; choose from {WORKLOADS}")
+    root = args.out or Path(tempfile.mkdtemp(prefix="examhall-bench-"))
+    root.mkdir(parents=True, exist_ok=True)
+    log_path = root / "bench.log"
+
+    def log(line: str) -> None:
+        stamped = f"{time.strftime('%H:%M:%S')} {line}"
+        print(stamped, flush=True)
+        with log_path.open("a", encoding="utf-8") as handle:
+            handle.write(stamped + "\n")
+
+    log(f"examhall bench ({'quick' if args.quick else 'full'}) in {root}; load {os.getloadavg()}")
+    started = time.monotonic()
+    outcomes = asyncio.run(run(plan, only, root, log))
+    by_name = {outcome.name: outcome for outcome in outcomes}
+    table = render(summary_rows(by_name, plan))
+    command = "python -m bench.run" + (" --quick" if args.quick else "")
+    result = {
+        "command": " ".join([command, *(argv if argv is not None else sys.argv[1:])]),
+        "when": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
+        "plan": plan.__dict__,
+        "outcomes": {outcome.name: outcome.figures for outcome in outcomes},
+        "wall_s": round(time.monotonic() - started, 1),
+    }
+    (root / "results.json").write_text(json.dumps(result, indent=2, ensure_ascii=False))
+    (root / "report.md").write_text(table + "\n", encoding="utf-8")
+    print()
+    print(table)
+    print(f"\nresults: {root / 'results.json'}  table: {root / 'report.md'}")
+    if not args.keep:
+        _tidy(root)
+    lost = sum(
+        int(outcome.figures.get("durability", {}).get("lost", 0) or 0) for outcome in outcomes
+    )
+    return 1 if lost else 0
+
+
+def _tidy(root: Path) -> None:
+    """Drop the data directories (they can be large); keep logs, specs and results."""
+    import shutil
+
+    for data in root.glob("*/data"):
+        shutil.rmtree(data, ignore_errors=True)
+    for banks in root.glob("*/banks"):
+        shutil.rmtree(banks, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,328 @@
+// Audio-video fixation from the candidate's side (docs/protocol.md 6.2, 6.3): camera and
+// microphone through getUserMedia, MediaRecorder chunks and camera stills POSTed beside the
+// socket, microphone loudness sent over the socket for the server's talk detector.
+
+const CHUNK_EVERY_MS = 10_000;
+const SNAPSHOT_EVERY_MS = 20_000;
+const LEVEL_INTERVAL_MS = 100;
+const LEVELS_PER_FRAME = 50; // one levels frame every 5 s
+const MAX_BACKLOG_BYTES = 64 * 1024 * 1024;
+const RETRY_MS = [1000, 2000, 5000, 10_000, 20_000];
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Ask for camera and microphone; resolves to the stream or throws a named failure. */
+export async function openDevices() {
+  if (!navigator.mediaDevices?.getUserMedia) {
+    throw deviceError("unsupported", "this browser cannot use a camera here");
+  }
+  try {
+    return await navigator.mediaDevices.getUserMedia({
+      video: { width: { ideal: 640 }, height: { ideal: 480 }, frameRate: { ideal: 15 } },
+      audio: { echoCancellation: false, noiseSuppression: false, autoGainControl: false },
+    });
+  } catch (error) {
+    const reason =
+      error?.name === "NotAllowedError" || error?.name === "SecurityError"
+        ? "denied"
+        : error?.name === "NotFoundError" || error?.name === "OverconstrainedError"
+          ? "missing"
+          : error?.name === "NotReadableError"
+            ? "busy"
+            : "failed";
+    throw deviceError(reason, error?.message ?? String(error));
+  }
+}
+
+function deviceError(reason, message) {
+  const error = new Error(message);
+  error.reason = reason;
+  return error;
+}
+
+/** The recorder's media type: WebM where the browser can (Chromium, Firefox), else MP4. */
+export function recordingType() {
+  const candidates = [
+    "video/webm;codecs=vp8,opus",
+    "video/webm;codecs=vp9,opus",
+    "video/webm",
+    "video/mp4",
+  ];
+  return candidates.find((type) => window.MediaRecorder?.isTypeSupported?.(type)) ?? "";
+}
+
+/** Microphone loudness (RMS, 0..1) of a stream, read on demand. */
+export class LevelMeter {
+  constructor(stream) {
+    this.context = new AudioContext();
+    this.source = this.context.createMediaStreamSource(stream);
+    this.analyser = this.context.createAnalyser();
+    this.analyser.fftSize = 2048;
+    this.samples = new Float32Array(this.analyser.fftSize);
+    this.source.connect(this.analyser);
+  }
+
+  level() {
+    if (this.context.state === "suspended") this.context.resume().catch(() => {});
+    this.analyser.getFloatTimeDomainData(this.samples);
+    let sum = 0;
+    for (const sample of this.samples) sum += sample * sample;
+    return Math.min(1, Math.sqrt(sum / this.samples.length));
+  }
+
+  close() {
+    this.source.disconnect();
+    this.context.close().catch(() => {});
+  }
+}
+
+/** POSTs in order with retries; bounded so a long outage cannot exhaust the browser's memory. */
+class UploadQueue {
+  constructor({ onProblem, onUploaded }) {
+    this.items = [];
+    this.bytes = 0;
+    this.busy = false;
+    this.attempt = 0;
+    this.stopped = false;
+    this.onProblem = onProblem;
+    this.onUploaded = onUploaded;
+    this.timer = null;
+  }
+
+  add(item) {
+    if (this.stopped) return;
+    this.items.push(item);
+    this.bytes += item.body.size;
+    while (this.bytes > MAX_BACKLOG_BYTES && this.items.length > 1) {
+      const dropped = this.items.shift();
+      this.bytes -= dropped.body.size;
+      this.onProblem("media-error", `upload backlog full: dropped ${dropped.kind} ${dropped.seq ?? ""}`);
+    }
+    this.pump();
+  }
+
+  async pump() {
+    if (this.busy || this.stopped || this.items.length === 0) return;
+    this.busy = true;
+    const item = this.items[0];
+    let outcome;
+    try {
+      const response = await fetch(item.url, {
+        method: "POST",
+        headers: { Authorization: `Bearer ${item.token}`, "Content-Type": item.type },
+        body: item.body,
+      });
+      outcome = classify(response.status);
+      if (outcome === "done") this.onUploaded(item, await response.json().catch(() => ({})));
+      else if (outcome === "refused") this.onProblem("media-error", `${item.kind} refused: HTTP ${response.status}`);
+      else if (outcome === "stop") this.stop(`${item.kind} upload: HTTP ${response.status}`);
+    } catch {
+      outcome = "retry"; // the network: keep it and try again
+    }
+    this.busy = false;
+    if (outcome === "retry") {
+      const delay = RETRY_MS[Math.min(this.attempt, RETRY_MS.length - 1)];
+      this.attempt += 1;
+      this.timer = setTimeout(() => this.pump(), delay);
+      return;
+    }
+    this.attempt = 0;
+    if (this.items[0] === item) {
+      this.items.shift();
+      this.bytes -= item.body.size;
+    }
+    this.pump();
+  }
+
+  pending() {
+    return !this.stopped && (this.busy || this.items.length > 0);
+  }
+
+  stop(why) {
+    if (this.stopped) return;
+    this.stopped = true;
+    clearTimeout(this.timer);
+    this.items = [];
+    this.bytes = 0;
+    if (why) this.onProblem("media-error", why);
+  }
+}
+
+/** What to do with an upload's HTTP status (protocol.md 6.3). */
+function classify(status) {
+  if (status === 200) return "done";
+  // 409: the same seq with other bytes; 400/413/415: these bytes will never be taken.
+  if ([400, 409, 413, 415].includes(status)) return "refused";
+  // 401: the token is gone; 404: this server takes no media; 410: the sitting is closed.
+  if ([401, 404, 410].includes(status)) return "stop";
+  return "retry";
+}
+
+/**
+ * Everything the page sends for the proctor while a part runs: recorded chunks, camera stills and
+ * microphone levels. `signal(kind, detail)` reports a device problem over the socket.
+ */
+export class Fixation {
+  constructor({ stream, token, part, socket, storageKey }) {
+    this.stream = stream;
+    this.token = token;
+    this.part = part;
+    this.socket = socket;
+    this.storageKey = storageKey;
+    this.chunkSeq = Number(sessionStorage.getItem(storageKey) ?? "0");
+    this.uploads = new UploadQueue({
+      onProblem: (kind, detail) => this.socket.signal(kind, detail),
+      onUploaded: (item, reply) => this.verify(item, reply),
+    });
+    this.recorder = null;
+    this.meter = null;
+    this.stopped = false;
+    this.timers = [];
+    this.levels = [];
+    this.levelsStart = null;
+    this.lastLevelAt = 0;
+    this.video = null;
+    this.watchTracks();
+  }
+
+  watchTracks() {
+    for (const track of this.stream.getTracks()) {
+      track.addEventListener("ended", () => {
+        this.socket.signal(track.kind === "video" ? "camera-stopped" : "microphone-stopped", track.label);
+      });
+    }
+  }
+
+  /** The server says what it stored (size, SHA-256); a mismatch is told to the proctor. */
+  async verify(item, reply) {
+    if (typeof reply.size === "number" && reply.size !== item.body.size) {
+      this.socket.signal("media-error", `${item.kind} ${item.seq ?? ""}: server stored ${reply.size} of ${item.body.size} bytes`);
+      return;
+    }
+    if (!reply.sha256 || !crypto.subtle) return;
+    const digest = await crypto.subtle.digest("SHA-256", await item.body.arrayBuffer());
+    const hex = [...new Uint8Array(digest)].map((byte) => byte.toString(16).padStart(2, "0")).join("");
+    if (hex !== reply.sha256) this.socket.signal("media-error", `${item.kind} ${item.seq ?? ""}: SHA-256 differs from the server's`);
+  }
+
+  /** Snapshots (so the proctor sees who is there) start before the part does. */
+  startSnapshots(video) {
+    this.video = video;
+    // The first still as soon as the camera shows a picture: the proctor checks identity by it.
+    if (video.readyState >= 2) this.snapshot();
+    else video.addEventListener("loadeddata", () => this.snapshot(), { once: true });
+    this.timers.push(setInterval(() => this.snapshot(), SNAPSHOT_EVERY_MS));
+  }
+
+  /** Recording and levels: from the start of the part. */
+  startRecording() {
+    if (this.recorder) return;
+    const type = recordingType();
+    if (!type) {
+      this.socket.signal("media-error", "MediaRecorder cannot record here");
+      return;
+    }
+    try {
+      this.recorder = new MediaRecorder(this.stream, {
+        mimeType: type,
+        videoBitsPerSecond: 250_000,
+        audioBitsPerSecond: 32_000,
+      });
+    } catch (error) {
+      this.socket.signal("media-error", `MediaRecorder: ${error.message}`);
+      return;
+    }
+    const baseType = type.split(";")[0];
+    this.recorder.addEventListener("dataavailable", (event) => {
+      if (!event.data || event.data.size === 0 || this.stopped) return;
+      this.chunkSeq += 1;
+      sessionStorage.setItem(this.storageKey, String(this.chunkSeq));
+      const clientTime = Date.now() / 1000;
+      this.uploads.add({
+        kind: "chunk",
+        seq: this.chunkSeq,
+        url: `/api/v1/media/${encodeURIComponent(this.part)}/chunk?seq=${this.chunkSeq}&client_time=${clientTime}`,
+        token: this.token,
+        type: baseType,
+        body: event.data,
+      });
+    });
+    this.recorder.addEventListener("error", (event) => {
+      this.socket.signal("media-error", `recorder: ${event.error?.message ?? "error"}`);
+    });
+    this.recorder.start(CHUNK_EVERY_MS);
+    try {
+      this.meter = new LevelMeter(this.stream);
+      this.timers.push(setInterval(() => this.sampleLevel(), LEVEL_INTERVAL_MS));
+    } catch (error) {
+      this.socket.signal("media-error", `audio levels: ${error.message}`);
+    }
+  }
+
+  sampleLevel() {
+    const now = performance.now();
+    // A throttled timer (background tab) leaves a gap: a series must keep its fixed interval,
+    // so what was gathered goes out and a new series starts.
+    if (this.levels.length > 0 && now - this.lastLevelAt > LEVEL_INTERVAL_MS * 2.5) this.sendLevels();
+    if (this.levels.length === 0) this.levelsStart = Date.now() / 1000;
+    this.lastLevelAt = now;
+    this.levels.push(Math.round(this.meter.level() * 10_000) / 10_000);
+    if (this.levels.length >= LEVELS_PER_FRAME) this.sendLevels();
+  }
+
+  sendLevels() {
+    if (this.levels.length === 0) return;
+    // Not queued when offline: loudness of minutes ago is no use to a live proctor.
+    this.socket.send({ t: "levels", start: this.levelsStart, interval_ms: LEVEL_INTERVAL_MS, values: this.levels });
+    this.levels = [];
+  }
+
+  snapshot() {
+    const video = this.video;
+    if (!video || video.readyState < 2 || !video.videoWidth) return;
+    const canvas = document.createElement("canvas");
+    canvas.width = 320;
+    canvas.height = Math.round((320 * video.videoHeight) / video.videoWidth);
+    canvas.getContext("2d").drawImage(video, 0, 0, canvas.width, canvas.height);
+    canvas.toBlob(
+      (blob) => {
+        if (!blob) return;
+        this.uploads.add({
+          kind: "snapshot",
+          url: `/api/v1/media/${encodeURIComponent(this.part)}/snapshot`,
+          token: this.token,
+          type: "image/jpeg",
+          body: blob,
+        });
+      },
+      "image/jpeg",
+      0.7,
+    );
+  }
+
+  /** Send what has been recorded so far and wait (at most `timeoutMs`) until it is uploaded. */
+  async flush(timeoutMs = 3000) {
+    if (this.recorder?.state === "recording") {
+      const delivered = new Promise((resolve) =>
+        this.recorder.addEventListener("dataavailable", resolve, { once: true }),
+      );
+      this.recorder.requestData();
+      await Promise.race([delivered, sleep(timeoutMs)]);
+    }
+    const deadline = performance.now() + timeoutMs;
+    while (this.uploads.pending() && performance.now() < deadline) await sleep(100);
+  }
+
+  /** Stop recording. Called once the sitting is closed, when the server takes no more media, so
+   * the recorder's tail is not sent (`flush` before a submit sends it while it still counts). */
+  stop() {
+    this.stopped = true;
+    for (const timer of this.timers) clearInterval(timer);
+    this.timers = [];
+    this.sendLevels();
+    if (this.recorder && this.recorder.state !== "inactive") this.recorder.stop();
+    this.recorder = null;
+    this.meter?.close();
+    this.meter = null;
+  }
+}

@@ -1,0 +1,256 @@
+"""The results commands end to end on a real data directory: documents and their verification,
+signatures, the working group, appeals, re-scoring and item analysis."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from engine import journal
+from engine.cli import main
+from engine.offline import hold_data_dir
+from engine.store.sqlite import read_journal
+from tests.results_world import KYIV, World, local, open_world, write_group
+
+NOW = local(KYIV, 2026, 3, 10, 15, 0)
+
+
+@pytest.fixture
+def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
+    """Sittings of ua-t and kz-t on disk, the store closed (as after the server stopped)."""
+
+    async def build() -> World:
+        opened = await open_world(tmp_path)
+        for n, candidate_id in enumerate(("ua-01", "ua-02", "ua-03", "ua-06", "ua-07")):
+            at = NOW - 7200 + n
+            await opened.sit("ua-t", candidate_id, "professional", closed_at=at, correct=4 + n)
+            await opened.sit("ua-t", candidate_id, "aptitude", closed_at=at + 3600, correct=n + 2)
+        await opened.sit("ua-t", "ua-08", "professional", closed_at=NOW - 7000, state="terminated")
+        for candidate_id, right in (("kz-01", 12), ("kz-02", 16), ("kz-03", 19)):
+            await opened.sit(
+                "kz-t", candidate_id, "legislation", closed_at=NOW - 600, correct=right
+            )
+        await opened.store.close()
+        return opened
+
+    built = asyncio.run(build())
+    monkeypatch.setattr(time, "time", lambda: NOW)
+    yield built
+
+
+def run(world: World, *args: str) -> int:
+    """`examhall ARGS` on the world's data directory and banks."""
+    return main([*args, "--data", str(world.data_dir), "--banks", str(world.banks_dir)])
+
+
+def test_documents_are_written_and_each_one_verifies(
+    world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "docs"
+    assert run(world, "results", "documents", "--exam", "ua-t", "--out", str(out)) == 0
+    files = sorted(p.name for p in out.iterdir())
+    assert "rating-list-okruzhna-prokuratura-mista-kyieva-1.html" in files
+    assert "removal-act-ua-08-professional.csv.seal" in files
+    documents = [p for p in out.iterdir() if p.suffix in (".html", ".csv")]
+    capsys.readouterr()
+    assert main(["results", "verify", *map(str, documents)]) == 0
+    assert capsys.readouterr().out.count("ok ") == len(documents)
+
+
+def test_a_changed_sheet_fails_verification(
+    world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "docs"
+    run(world, "results", "documents", "--exam", "ua-t", "--out", str(out), "--kind", "rating-list")
+    sheet = next(out.glob("rating-list-*kyieva*.csv"))
+    sheet.write_bytes(sheet.read_bytes().replace(b",", b";", 1))
+    capsys.readouterr()
+    assert main(["results", "verify", str(sheet)]) == 1
+    assert "FAILED" in capsys.readouterr().out
+    page = next(out.glob("rating-list-*kyieva*.html"))
+    other = tmp_path / "other-data"
+    from engine import signatures
+
+    signatures.signer_for(other)
+    assert main(["results", "verify", "--data", str(other), str(page)]) == 1
+    assert "not by the expected key" in capsys.readouterr().out
+    assert main(["results", "verify", "--data", str(world.data_dir), str(page)]) == 0
+
+
+def test_show_prints_ratings_with_posts(world: World, capsys: pytest.CaptureFixture[str]) -> None:
+    office = "Окружна прокуратура міста Києва №1"
+    assert run(world, "results", "show", "--exam", "ua-t", "--json", "--posts", f"{office}=2") == 0
+    shown = json.loads(capsys.readouterr().out)
+    (kyiv,) = [r for r in shown["ratings"] if r["group"] == office]
+    totals = [e["score"] for e in kyiv["entries"]]
+    assert totals == sorted(totals, reverse=True) and len(totals) == 3
+    assert run(world, "results", "show", "--exam", "ua-t", "--posts", f"{office}=2") == 0
+    assert capsys.readouterr().out.count("← post") == 2
+
+
+def test_signatures_the_group_and_an_appeal_through_the_commands(
+    world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    group = write_group(tmp_path / "group.csv")
+    assert run(world, "group", "set", "--exam", "ua-t", str(group)) == 0
+    assert main(["group", "show", "--exam", "ua-t", "--data", str(world.data_dir)]) == 0
+    assert "15 member(s)" in capsys.readouterr().out
+    sign = ["--exam", "ua-t", "--candidate", "ua-01", "--part", "professional"]
+    assert run(world, "results", "countersign", *sign, "--member", "m04") == 1
+    assert "has not acknowledged" in capsys.readouterr().err
+    assert run(world, "results", "acknowledge", *sign) == 0
+    assert run(world, "results", "countersign", *sign, "--member", "m04") == 0
+    appeal = ["--exam", "ua-t", "--candidate", "ua-01", "--subject", "result"]
+    assert (
+        run(
+            world,
+            "appeal",
+            "file",
+            *appeal,
+            "--by",
+            "ua-01-lawyer",
+            "--part",
+            "professional",
+            "--grounds",
+            "g",
+        )
+        == 1
+    )
+    assert "personally" in capsys.readouterr().err
+    assert (
+        run(
+            world,
+            "appeal",
+            "file",
+            *appeal,
+            "--by",
+            "ua-01",
+            "--part",
+            "professional",
+            "--grounds",
+            "item 3",
+        )
+        == 0
+    )
+    present = ",".join(f"m{n:02d}" for n in range(1, 11))
+    uphold = ",".join(f"m{n:02d}" for n in range(1, 8))
+    reject = ",".join(f"m{n:02d}" for n in range(8, 11))
+    decided = run(
+        world, "appeal", "decide", "--exam", "ua-t", "--number", "1", "--present", present,
+        "--uphold", uphold, "--reject", reject, "--decision", "one point added", "--new-score", "5",
+    )  # fmt: skip
+    assert decided == 0
+    assert "appeal 1: upheld; score 4 → 5" in capsys.readouterr().out
+    assert main(["appeal", "list", "--data", str(world.data_dir), "--exam", "ua-t", "--json"]) == 0
+    (listed,) = json.loads(capsys.readouterr().out)
+    assert (listed["status"], listed["score_after"], len(listed["present"])) == ("upheld", 5.0, 10)
+    journal.verify(read_journal(world.store.path), journal.read_head(world.data_dir))
+
+
+def test_a_bad_group_file_is_refused_whole(
+    world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = write_group(tmp_path / "bad.csv", [("a", "A", "head"), ("a", "B", "chair")])
+    assert run(world, "group", "set", "--exam", "ua-t", str(bad)) == 1
+    err = capsys.readouterr().err
+    assert "role 'chair' is not one of" in err and "exactly one secretary" in err
+
+
+def test_writing_commands_refuse_while_the_data_directory_is_held(
+    world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lock = hold_data_dir(world.data_dir)
+    try:
+        sign = ["--exam", "ua-t", "--candidate", "ua-01", "--part", "professional"]
+        assert run(world, "results", "acknowledge", *sign) == 1
+        assert "in use by a running examhall server" in capsys.readouterr().err
+        out = tmp_path / "docs"
+        assert run(world, "results", "documents", "--exam", "kz-t", "--out", str(out)) == 0, (
+            "reading works beside the server"
+        )
+    finally:
+        lock.release()
+
+
+def test_score_shows_changes_and_writes_only_when_confirmed(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.test_rescoring import correct_a_key
+
+    correct_a_key(world)
+    head = journal.read_head(world.data_dir)
+    score = [
+        "score",
+        "--data",
+        str(world.data_dir),
+        "--banks",
+        str(world.banks_dir),
+        "--exam",
+        "kz-t",
+    ]
+    assert main(score) == 0
+    captured = capsys.readouterr()
+    assert "kz-t/kz-01/legislation: 12/20 fail → 11/20 fail" in captured.out
+    assert "nothing written" in captured.err
+    assert journal.read_head(world.data_dir) == head
+    assert main([*score, "--confirm"]) == 1
+    assert "say why" in capsys.readouterr().err
+    assert main([*score, "--confirm", "--reason", "key corrected"]) == 0
+    assert "result(s) written" in capsys.readouterr().err
+    assert main([*score, "--json"]) == 0
+    assert capsys.readouterr().out == "", "nothing left to change"
+
+
+def test_score_and_analyze_responses_from_a_file(
+    world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from engine.rescoring import stored_responses
+
+    responses = stored_responses(world.data_dir, world.exams["kz-t"], world.banks)
+    path = tmp_path / "r.jsonl"
+    path.write_text(
+        "".join(
+            json.dumps(
+                {
+                    "candidate": r.candidate_id,
+                    "part": r.part_id,
+                    "items": list(r.items),
+                    "answers": dict(r.answers),
+                }
+            )
+            + "\n"
+            for r in responses
+        )
+    )
+    base = ["--banks", str(world.banks_dir), "--exam", "kz-t", "--responses", str(path)]
+    assert main(["score", *base]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(x["candidate"], x["score"]) for x in lines] == [
+        ("kz-01", 12.0),
+        ("kz-02", 16.0),
+        ("kz-03", 19.0),
+    ]
+    assert main(["analyze", *base, "--part", "legislation", "--format", "csv"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert len(rows) == 40 and set(rows[0]) >= {"item", "p_value", "discrimination", "chose_A"}
+    assert main(["analyze", *base, "--part", "legislation", "--format", "json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["candidates"] == 3 and report["form_length"] == 20
+    data = ["--banks", str(world.banks_dir), "--exam", "ua-t", "--data", str(world.data_dir)]
+    assert main(["analyze", *data, "--part", "aptitude"]) == 0
+    assert "KR-20" in capsys.readouterr().out
+
+
+def test_scheme_commands(world: World, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["scheme", "list"]) == 0
+    assert "ua-prosecutor" in capsys.readouterr().out
+    assert main(["scheme", "check", "--banks", str(world.banks_dir), "--exam", "kz-t"]) == 1
+    out = capsys.readouterr().out
+    assert "has 20 items, the rules say 120" in out
