@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import csv
 import json
 import sys
@@ -240,7 +241,7 @@ def _key(args: argparse.Namespace) -> int:
 
     signer = signatures.signer_for(args.data)
     print(f"key id  {signer.key_id}")
-    print(f"ed25519 {(args.data / signatures.PUBLIC_KEY_FILE).read_text().split()[1]}")
+    print(f"ed25519 {base64.b64encode(signer.public_key).decode('ascii')}")
     return 0
 
 

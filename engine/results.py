@@ -26,7 +26,7 @@ from engine.checked_scheme import CheckedScheme
 from engine.exceptions import ConfigError
 from engine.model import Bank, Candidate, Exam
 from engine.plugins import SchemeRegistry
-from engine.schemes import PartResult
+from engine.schemes import Outcome, PartResult
 
 POSTS_SETTING = "posts"
 """``[exam.settings.posts]``: posts to fill per rating group, e.g. per local office (UA-17)."""
@@ -143,8 +143,15 @@ def assemble_book(
                 result = part_result(body)
             except ValueError as error:
                 raise ConfigError(f"stored result of {sitting.sitting_id}: {error}") from None
-        elif sitting.state == "no-show":
+        # How the sitting ended decides over a stored score: a no-show is absent and a
+        # terminated sitting annulled, whatever was scored for their (empty) answers.
+        if sitting.state == "no-show" and (result is None or result.outcome is not Outcome.ABSENT):
             result = scheme.absent(exam, part, sitting.candidate_id, "did not appear in time")
+        if sitting.state == "terminated" and (
+            result is None or result.outcome is not Outcome.ANNULLED
+        ):
+            reason = sitting.close_reason or "terminated"
+            result = scheme.annulled(exam, part, sitting.candidate_id, reason)
         if result is None:
             continue
         results[key] = result

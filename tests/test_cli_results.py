@@ -254,3 +254,17 @@ def test_scheme_commands(world: World, capsys: pytest.CaptureFixture[str]) -> No
     assert main(["scheme", "check", "--banks", str(world.banks_dir), "--exam", "kz-t"]) == 1
     out = capsys.readouterr().out
     assert "has 20 items, the rules say 120" in out
+
+
+def test_the_key_command_prints_the_key_documents_are_sealed_with(
+    world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from engine import signatures
+
+    out = tmp_path / "docs"
+    assert run(world, "results", "documents", "--exam", "kz-t", "--out", str(out)) == 0
+    capsys.readouterr()
+    assert main(["results", "key", "--data", str(world.data_dir)]) == 0
+    printed = capsys.readouterr().out.split()
+    page = next(out.glob("*.html"))
+    assert printed[2] == signatures.verify_file(page).seal.key_id

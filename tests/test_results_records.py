@@ -179,3 +179,13 @@ async def test_closing_a_sitting_issues_its_documents_and_journals_their_hashes(
         world.store, world.registry, world.exams["ua-t"], "ua-01", "professional", "submitted", T0
     )
     assert nothing == [], "a UA sitting that ends normally issues no act"
+
+
+async def test_how_a_sitting_ended_decides_over_a_score_stored_for_it(world: World) -> None:
+    """A server that scored a no-show's empty answers still yields an absent candidate."""
+    await world.sit("ua-t", "ua-02", "professional", closed_at=T0, state="no-show")
+    zero = {"candidate": "ua-02", "part": "professional", "score": 0.0, "max_score": 10.0,
+            "outcome": "scored", "reasons": [], "details": {}}  # fmt: skip
+    await world.store.save_result("ua-t/ua-02/professional", zero, T0)
+    book = read_book(world.data_dir, world.exams["ua-t"], world.registry, now=T0)
+    assert book.results[("ua-02", "professional")].outcome.value == "absent"

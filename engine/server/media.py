@@ -69,10 +69,19 @@ def _write_synced(path: Path, data: bytes) -> None:
 
 
 async def _read_body(request: web.Request, limit: int) -> bytes | None:
+    """The whole body, or None as soon as it is known to exceed `limit`."""
     if request.content_length is not None and request.content_length > limit:
         return None
-    data = await request.content.read(limit + 1)
-    return None if len(data) > limit else data
+    parts: list[bytes] = []
+    size = 0
+    while True:
+        piece = await request.content.read(64 * 1024)
+        if not piece:
+            return b"".join(parts)
+        size += len(piece)
+        if size > limit:
+            return None
+        parts.append(piece)
 
 
 @routes.post("/api/v1/media/{part}/chunk")

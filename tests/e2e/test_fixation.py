@@ -10,7 +10,7 @@ import aiohttp
 import pytest
 
 from engine.client import CandidateClient, ClientError, upload_media
-from engine.fixation import MAX_CHUNK_BYTES
+from engine.fixation import MAX_CHUNK_BYTES, sha256_hex
 from tests.e2e.conftest import Running
 
 WEBM = b"\x1a\x45\xdf\xa3" + bytes(range(256)) * 8
@@ -164,3 +164,15 @@ async def test_retention_deletes_old_media_but_keeps_the_record(
     assert "media-purged" in events
     result = verify(running)
     assert result.returncode == 0 and "1 purged by retention" in result.stdout
+
+
+async def test_a_large_chunk_is_stored_whole(
+    running: Running, session: aiohttp.ClientSession
+) -> None:
+    client, _ = await running.candidate()
+    await client.start("kk")
+    data = b"\x1a\x45\xdf\xa3" + bytes(range(251)) * 6000
+    reply = await post(session, client, data, seq=1)
+    assert reply["size"] == len(data) and reply["sha256"] == sha256_hex(data)
+    (record,) = await running.hall.media_records(client.view.welcome.sitting)  # type: ignore[union-attr]
+    assert (running.config.data_dir / record.path).read_bytes() == data
