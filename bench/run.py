@@ -476,7 +476,6 @@ def offline_figures(plan: Plan) -> list[Outcome]:
         Outcome("offline forms, 10,000-item bank", offline.bench_forms(plan.forms)),
         Outcome("offline scoring", offline.bench_scoring(plan.scored)),
         Outcome("offline scoring, ResponseMatrix.group_counts", offline.bench_group_counts()),
-        Outcome("store alone", asyncio.run(store_alone(plan))),
     ]
 
 
@@ -715,8 +714,8 @@ async def run(plan: Plan, only: set[str], root: Path, log: Callable[[str], None]
     if "reconnect-storm" in only:
         await step(reconnect_storm(plan, root))
     if "offline" in only:
-        for outcome in offline_figures(plan):
-            log(f"{outcome.name}: {json.dumps(outcome.figures)}")
+        for outcome in [*offline_figures(plan), Outcome("store alone", await store_alone(plan))]:
+            log(f"{outcome.name}: {json.dumps(outcome.figures, ensure_ascii=False)}")
             outcomes.append(outcome)
     return outcomes
 

@@ -18,9 +18,10 @@ from engine.detection import DetectorRegistry
 from engine.exams import ExamSetup, load_exams
 from engine.fixation import MAX_CHUNK_BYTES
 from engine.model import Candidate
+from engine.offline import hold_data_dir
 from engine.plugins import SchemeRegistry, create_plugin_manager
 from engine.resources import web_client_dir
-from engine.server import keys, media, rest
+from engine.server import keys, media, rest, results_api
 from engine.server.auth import TokenIssuer, hash_code, hash_password, new_access_code, new_password
 from engine.server.candidate_socket import candidate_socket
 from engine.server.config import ServerConfig
@@ -45,6 +46,7 @@ def create_app(config: ServerConfig, *, schemes: SchemeRegistry | None = None) -
     app.router.add_get("/ws/proctor", proctor_socket)
     app.router.add_routes(rest.routes)
     app.router.add_routes(media.routes)
+    app.router.add_routes(results_api.routes)
     web_dir = web_client_dir()
     if web_dir.is_dir():
         app.router.add_get("/", _index)
@@ -71,26 +73,30 @@ async def _proctor_page(request: web.Request) -> web.StreamResponse:
 def _store_and_hall(schemes: SchemeRegistry | None):  # type: ignore[no-untyped-def]
     async def context(app: web.Application) -> AsyncIterator[None]:
         config = app[keys.CONFIG]
+        lock = hold_data_dir(config.data_dir)
         store = SQLiteStore(config.data_dir)
-        await store.open()
-        app[keys.STORE] = store
-        records = ProctoringRecords(store)
-        await records.open()
-        manager = create_plugin_manager()
-        manager.add_hookspecs(detection)
-        if not manager.has_plugin("plugins.detectors"):
-            manager.register(builtin_detectors, name="plugins.detectors")
-        registry = schemes or SchemeRegistry(manager)
-        runtimes = await load_runtimes(config, store, records)
-        tokens = TokenIssuer(await store.server_secret(), config.token_ttl_s)
-        hall = Hall(store, runtimes, registry, tokens, detectors=DetectorRegistry(manager))
-        hall.records = records
-        app[keys.HALL] = hall
-        restored = await hall.restore()
-        log.info("exams %s loaded; %d open sittings taken up", sorted(runtimes), restored)
-        yield
-        await hall.shutdown()
-        await store.close()
+        try:
+            await store.open()
+            app[keys.STORE] = store
+            records = ProctoringRecords(store)
+            await records.open()
+            manager = create_plugin_manager()
+            manager.add_hookspecs(detection)
+            if not manager.has_plugin("plugins.detectors"):
+                manager.register(builtin_detectors, name="plugins.detectors")
+            registry = schemes or SchemeRegistry(manager)
+            runtimes = await load_runtimes(config, store, records)
+            tokens = TokenIssuer(await store.server_secret(), config.token_ttl_s)
+            hall = Hall(store, runtimes, registry, tokens, detectors=DetectorRegistry(manager))
+            hall.records = records
+            app[keys.HALL] = hall
+            restored = await hall.restore()
+            log.info("exams %s loaded; %d open sittings taken up", sorted(runtimes), restored)
+            yield
+            await hall.shutdown()
+        finally:
+            await store.close()
+            lock.release()
 
     return context
 

@@ -13,9 +13,10 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from engine import wire
+from engine.admission import check_admission
 from engine.detection import DetectorRegistry, Finding
 from engine.exceptions import (
     AuthError,
@@ -27,8 +28,11 @@ from engine.exceptions import (
 )
 from engine.fixation import MediaRecord
 from engine.forms import assemble_form
+from engine.issuing import issue_on_close
 from engine.model import Admission, Bank, Candidate, Exam, Form, Part, Staff
 from engine.plugins import SchemeRegistry
+from engine.records import RecordStore
+from engine.results import result_record
 from engine.scoring import build_matrix
 from engine.server.auth import Claims, TokenIssuer, hash_code
 from engine.server.board import Board, TileState
@@ -204,10 +208,30 @@ class Hall:
                 "this access code belongs to an exam that is not running", code="bad_code"
             )
         candidate = runtime.candidates[redemption.candidate_id]
+        await self._check_admission(runtime, candidate, None)
         token, expires_at = self.tokens.issue(
             subject=candidate.id, exam_id=runtime.exam.id, role="candidate", now=self.now()
         )
         return SignIn(token, expires_at, candidate, runtime.exam)
+
+    async def _check_admission(
+        self, runtime: ExamRuntime, candidate: Candidate, part_id: str | None
+    ) -> None:
+        """The scheme's admission rules (KZ-9 retake wait, UA-7 no retake); raises if refused."""
+        same_scheme = [
+            exam_id
+            for exam_id, other in self.exams.items()
+            if other.exam.scheme == runtime.exam.scheme
+        ]
+        await check_admission(
+            self._records_store(),
+            self.schemes,
+            runtime.exam,
+            candidate,
+            self.now(),
+            part_id=part_id,
+            same_scheme_exams=same_scheme,
+        )
 
     async def sitting_for(self, claims: Claims, part_id: str) -> LiveSitting:
         """The token's candidate's sitting of this part (loaded, or made if new)."""
@@ -228,6 +252,9 @@ class Hall:
         runtime = live.runtime
         if live.sitting.state.is_final:
             raise SittingClosed(await self._closed_message(live))
+        if live.sitting.state is State.SCHEDULED:
+            candidate = runtime.candidates[live.sitting.snapshot.candidate_id]
+            await self._check_admission(runtime, candidate, live.part.id)
         if live.sitting.state is State.SCHEDULED and runtime.exam.admission is Admission.SELF:
             await self.persist(live, live.sitting.check_in(self.now(), by="self"))
         previous, live.link = live.link, link
@@ -427,6 +454,7 @@ class Hall:
         self.scheduler.clear(live.sitting.id)
         self.live.pop(live.sitting.id, None)
         result = await self._score(live)
+        await self._issue_documents(live)
         closed = self._closed_from(live, result)
         link, live.link = live.link, None
         self._tile(live)
@@ -437,22 +465,44 @@ class Hall:
     async def _score(self, live: LiveSitting) -> dict[str, Any] | None:
         """Score the closed sitting through its scheme and store the result."""
         exam, part, sitting = live.runtime.exam, live.part, live.sitting
+        candidate_id, reason = sitting.snapshot.candidate_id, sitting.snapshot.close_reason
         try:
             if sitting.state is State.TERMINATED:
-                scheme = self.schemes.get(exam.scheme)
-                outcome = scheme.annulled(
-                    exam, part, sitting.snapshot.candidate_id, sitting.snapshot.close_reason
+                outcome = self.schemes.scheme(exam.scheme).annulled(
+                    exam, part, candidate_id, reason
                 )
+            elif sitting.state is State.NO_SHOW:
+                outcome = self.schemes.scheme(exam.scheme).absent(exam, part, candidate_id, reason)
             else:
                 answers = {a.item_id: a.choice for a in sitting.answers.values()}
                 matrix = build_matrix(live.bank, [(sitting.form, answers)])
                 (outcome,) = self.schemes.score_part(exam, part, matrix)
-            result = outcome.to_json()
+            result = result_record(self.schemes, exam, outcome, sitting.snapshot.closed_at)
         except ExamhallError as error:
             log.error("scoring %s failed: %s", sitting.id, error)
             result = {"error": str(error)}
         await self.store.save_result(sitting.id, result, self.now())
         return result
+
+    async def _issue_documents(self, live: LiveSitting) -> None:
+        """What the scheme issues on closing (KZ certificate, UA removal act), signed and logged."""
+        snap = live.sitting.snapshot
+        try:
+            await issue_on_close(
+                self._records_store(),
+                self.schemes,
+                live.runtime.exam,
+                snap.candidate_id,
+                live.part.id,
+                snap.state.value,
+                self.now(),
+                banks={bank.id: bank for bank in live.runtime.banks.values()},
+            )
+        except ExamhallError as error:
+            log.error("documents for %s failed: %s", live.sitting.id, error)
+
+    def _records_store(self) -> RecordStore:
+        return cast(RecordStore, self.store)
 
     async def _closed_message(self, live: LiveSitting) -> wire.Closed:
         return self._closed_from(live, await self.store.load_result(live.sitting.id))

@@ -9,7 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
-from engine.exceptions import AuthError, RequestError
+from engine.exceptions import AdmissionRefused, AuthError, RequestError
 from engine.server import keys
 from engine.server.auth import password_matches
 
@@ -34,6 +34,16 @@ async def sign_in(request: web.Request) -> web.Response:
         signed = await hall.sign_in(code)
     except AuthError as error:
         return error_response(error, 401)
+    except AdmissionRefused as refused:
+        return web.json_response(
+            {
+                "error": refused.code,
+                "message": refused.message,
+                "rule": refused.rule,
+                "allowed_from": refused.allowed_from,
+            },
+            status=403,
+        )
     exam = signed.exam
     return web.json_response(
         {
