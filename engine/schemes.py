@@ -298,6 +298,9 @@ class Scheme(ABC):
     shows_result_to_candidate: ClassVar[bool] = True
     result_signers: ClassVar[tuple[str, ...]] = ()
     """Who signs a part result, in order: ``("candidate", "member")`` for UA-9."""
+    lost_time_policy: ClassVar[str] = "proctor"
+    """Time a candidate lost to a disconnect: ``"proctor"`` shows it and a proctor gives it back
+    with one action; ``"automatic"`` gives it back as extra time the moment they reconnect."""
 
     def part_specs(self) -> Sequence[PartSpec]:
         """The parts the rules expect; an exam is checked against them (`check_exam`)."""

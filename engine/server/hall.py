@@ -267,8 +267,16 @@ class Hall:
             )
         elif live.sitting.snapshot.disconnected_at is not None:
             await self.persist(live, live.sitting.reconnected(self.now()))
+            await self._apply_lost_time_policy(live)
         self._tile(live)
         return live
+
+    async def _apply_lost_time_policy(self, live: LiveSitting) -> None:
+        """Give lost time back at once where the scheme says so; else a proctor decides."""
+        policy = getattr(self.schemes.get(live.runtime.exam.scheme), "lost_time_policy", "proctor")
+        if policy == "automatic" and live.sitting.snapshot.lost_s > 0:
+            await self.persist(live, live.sitting.return_lost_time(self.now(), by="policy"))
+            self.schedule(live)
 
     def leave(self, live: LiveSitting, link: Link) -> None:
         """The connection ended; a running sitting starts counting lost time.

@@ -75,8 +75,9 @@ async def start_server(
     async def start(**overrides: Any) -> Running:
         banks, exams = catalog
         settings: dict[str, Any] = {"banks_dir": banks, "exams_dir": exams, **overrides}
+        schemes = settings.pop("schemes", None)
         config = ServerConfig(data_dir=tmp_path / "data", **settings)
-        server = TestServer(create_app(config), host="127.0.0.1")
+        server = TestServer(create_app(config, schemes=schemes), host="127.0.0.1")
         await server.start_server()
         servers.append(server)
         return Running(server, config)
