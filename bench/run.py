@@ -24,7 +24,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +62,8 @@ class Plan:
     interval_s: float = 10.0
     watched_sizes: tuple[int, ...] = (10000,)
     """Exam days run again with one proctor watching every room of 25 (workload 5)."""
+    levels: bool = True
+    """Exam-day sittings send audio levels every 5 s (off: what the talk detector costs)."""
     start_storm: int = 5000
     reconnect_storm: int = 1000
     forms: int = 100_000
@@ -385,7 +387,7 @@ async def exam_day(plan: Plan, root: Path, sittings: int, *, watched: bool = Fal
             {
                 "duration_s": plan.exam_day_s,
                 "interval_s": plan.interval_s,
-                "levels": "levels" in wire.CLIENT_MESSAGES,
+                "levels": plan.levels and "levels" in wire.CLIENT_MESSAGES,
             },
         )
         if watched:
@@ -729,12 +731,23 @@ def main(argv: list[str] | None = None) -> int:
         "--only", default=",".join(WORKLOADS), help=f"comma-separated subset of {WORKLOADS}"
     )
     parser.add_argument("--workers", type=int, default=None, help="load-generator processes")
+    parser.add_argument(
+        "--sizes", default=None, help="exam-day sitting counts, e.g. 10000 (default: the plan's)"
+    )
+    parser.add_argument(
+        "--no-levels", action="store_true", help="exam-day sittings send no audio levels"
+    )
     parser.add_argument("--out", type=Path, default=None, help="run folder (default: a temp dir)")
     parser.add_argument("--keep", action="store_true", help="keep data directories and logs")
     args = parser.parse_args(argv)
     plan = QUICK if args.quick else FULL
     if args.workers:
-        plan = Plan(**{**plan.__dict__, "workers": args.workers})
+        plan = replace(plan, workers=args.workers)
+    if args.sizes:
+        sizes = tuple(int(size) for size in args.sizes.split(","))
+        plan = replace(plan, exam_day_sizes=sizes, watched_sizes=sizes)
+    if args.no_levels:
+        plan = replace(plan, levels=False)
     only = {name.strip() for name in args.only.split(",") if name.strip()}
     unknown = only - set(WORKLOADS)
     if unknown:

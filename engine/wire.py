@@ -443,10 +443,16 @@ def _field_names(cls: type) -> tuple[str, ...]:
 
 
 def _plain(value: Any) -> Any:
-    if type(value) in _SCALARS:
+    kind = type(value)
+    if kind in _SCALARS:
         return value
+    if kind is list or kind is tuple:  # a form's items and options: skip the call per scalar
+        return [v if type(v) in _SCALARS else _plain(v) for v in value]
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {name: _plain(getattr(value, name)) for name in _field_names(type(value))}
+        return {
+            name: v if type(v := getattr(value, name)) in _SCALARS else _plain(v)
+            for name in _field_names(kind)
+        }
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
     if isinstance(value, Mapping):
@@ -498,27 +504,55 @@ def _build(cls: type, body: Any, where: str) -> Any:
     if unknown:
         raise ProtocolError(f"{where}: unknown field(s) {sorted(unknown)}", code="bad_field")
     values = {}
-    for name, hint, required in fields:
+    for name, hint, required, as_is in fields:
         if name in body:
-            values[name] = _check(hint, body[name], f"{where}.{name}")
+            value = body[name]
+            if type(value) in as_is:
+                values[name] = value
+            else:
+                values[name] = _check(hint, value, f"{where}.{name}")
         elif required:
             raise ProtocolError(f"{where}: missing field {name!r}", code="bad_field")
     return cls(**values)
 
 
+_Field = tuple[str, Any, bool, frozenset[type]]
+"""(name, type hint, required, value types `_check` would return unchanged)."""
+
+
 @cache
-def _fields(cls: type) -> tuple[frozenset[str], tuple[tuple[str, Any, bool], ...]]:
-    """(field names, (name, type hint, required) per field), resolved once per class."""
+def _fields(cls: type) -> tuple[frozenset[str], tuple[_Field, ...]]:
+    """(field names, a `_Field` per field), resolved once per class."""
     hints = typing.get_type_hints(cls)
     fields = tuple(
         (
             f.name,
             hints[f.name],
             f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING,
+            _taken_as_is(hints[f.name]),
         )
         for f in dataclasses.fields(cls)
     )
-    return frozenset(name for name, _, _ in fields), fields
+    return frozenset(field[0] for field in fields), fields
+
+
+_PLAIN_HINTS = (str, int, float, bool)
+
+
+def _taken_as_is(hint: Any) -> frozenset[type]:
+    """Value types a hint accepts without conversion: `str`, or `int | None`, not `list[...]`.
+
+    Only a single scalar type (optionally with None) qualifies: in a union like ``float | int``
+    an int would be converted by the first option, so nothing is taken as is.
+    """
+    if hint in _PLAIN_HINTS:
+        return frozenset({hint})
+    origin, args = _shape(hint)
+    if origin in (Union, types.UnionType):
+        scalars = [arg for arg in args if arg is not type(None)]
+        if len(scalars) == 1 and scalars[0] in _PLAIN_HINTS:
+            return frozenset(args)
+    return frozenset()
 
 
 @cache
