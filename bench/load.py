@@ -503,7 +503,7 @@ async def reconnect_storm(
             tally.completion_s.append(time.time() - start_at)
             sitting.listen()
         except Exception as error:
-            tally.errors[f"resume:{type(error).__name__}"] += 1
+            tally.errors[f"resume:{type(error).__name__}:{error}"[:80]] += 1
 
     await asyncio.gather(*(resume(s) for s in sittings))
 

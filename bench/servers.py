@@ -101,6 +101,8 @@ def start_engine(
     banks = write_catalog(root, candidates=candidates, proctors=proctors)
     data = root / "data"
     port = free_port()
+    # BENCH_SERVER_PREFIX="CODE" runs the engine as `python -c CODE serve …` instead, to try a
+    # setting without editing the engine (CODE must end by calling engine.cli.main(sys.argv[1:])).
     prefix = os.environ.get("BENCH_SERVER_PREFIX")
     args = [
         *(["-c", prefix] if prefix else ["-m", "engine.cli"]),

@@ -257,7 +257,9 @@ class Hall:
             await self._check_admission(runtime, candidate, live.part.id)
         if live.sitting.state is State.SCHEDULED and runtime.exam.admission is Admission.SELF:
             await self.persist(live, live.sitting.check_in(self.now(), by="self"))
-        previous, live.link = live.link, link
+        # The new link is attached only after these awaits, so nothing (a clock tick) can reach
+        # the client before its welcome.
+        previous, live.link = live.link, None
         live.last_seen = self.now()
         live.silent_noted = False
         if previous is not None:
@@ -268,6 +270,7 @@ class Hall:
         elif live.sitting.snapshot.disconnected_at is not None:
             await self.persist(live, live.sitting.reconnected(self.now()))
             await self._apply_lost_time_policy(live)
+        live.link = link
         self._tile(live)
         return live
 
