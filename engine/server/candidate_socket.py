@@ -49,7 +49,7 @@ async def candidate_socket(request: web.Request) -> web.WebSocketResponse:
         if live is not None:
             await _serve(ws, hall, live, link)
     except RequestError as error:
-        await _refuse(ws, error)
+        await refuse(ws, error)
     except SittingClosed as closed:
         await ws.send_bytes(wire.serialize(closed.closed))
         await ws.close(code=wire.CloseCode.GONE, message=b"sitting closed")
@@ -70,19 +70,19 @@ async def _greet(
     try:
         frame = await ws.receive(timeout=timeout_s)
     except TimeoutError:
-        await _refuse(
+        await refuse(
             ws,
             ProtocolError("no hello within the time allowed", code="hello_timeout"),
             close_code=wire.CloseCode.HELLO_TIMEOUT,
         )
         return None
-    hello = _message(frame)
+    hello = read_message(frame)
     if hello is None:
         return None
     if not isinstance(hello, wire.Hello):
         raise ProtocolError(f"the first frame must be hello, not {hello.TYPE}", code="hello_first")
     if hello.v != wire.PROTOCOL_VERSION:
-        await _refuse(
+        await refuse(
             ws,
             ProtocolError(
                 f"protocol version {hello.v} is not supported; this server speaks "
@@ -106,7 +106,7 @@ async def _serve(
 ) -> None:
     while not ws.closed:
         frame = await ws.receive()
-        msg = _message(frame)
+        msg = read_message(frame)
         if msg is None:
             return
         if live.link is not link:
@@ -143,18 +143,21 @@ async def _dispatch(
         raise ProtocolError("hello was already received on this connection", code="hello_twice")
 
 
-def _message(frame: WSMessage) -> wire.Message | None:
-    """The parsed message, or None when the peer closed; raises for anything malformed."""
+def read_message(
+    frame: WSMessage, allowed: frozenset[str] = wire.CLIENT_MESSAGES
+) -> wire.Message | None:
+    """The parsed message, or None when the peer closed; raises for anything malformed.
+
+    On an aiohttp ERROR frame (1009 for an oversized frame) aiohttp has already closed the socket.
+    """
     if frame.type == WSMsgType.BINARY:
-        return wire.parse(frame.data, allowed=wire.CLIENT_MESSAGES)
+        return wire.parse(frame.data, allowed=allowed)
     if frame.type == WSMsgType.TEXT:
         raise ProtocolError("frames must be binary msgpack, not text", code="text_frame")
-    if frame.type == WSMsgType.ERROR:
-        return None  # aiohttp already closed with its code (1009 for an oversized frame)
     return None
 
 
-async def _refuse(
+async def refuse(
     ws: web.WebSocketResponse, error: RequestError, *, close_code: int | None = None
 ) -> None:
     code = close_code or error.close_code or wire.CloseCode.PROTOCOL
@@ -169,7 +172,7 @@ async def _refuse(
 
 
 async def _refuse_internal(ws: web.WebSocketResponse) -> None:
-    await _refuse(
+    await refuse(
         ws,
         RequestError("the server failed; reconnect to resume", code="server_error"),
         close_code=wire.CloseCode.SERVER_ERROR,

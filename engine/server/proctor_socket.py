@@ -6,17 +6,16 @@ the staff record behind the token, never against what the client claims.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-from typing import Any
 
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
 from engine import wire
 from engine.exceptions import AuthError, ExamhallError, ForbiddenError, ProtocolError, RequestError
 from engine.model import Role, Staff
 from engine.server import keys
 from engine.server.board import Watcher
+from engine.server.candidate_socket import read_message, refuse
 from engine.server.hall import Hall
 from engine.server.proctoring import act, check_site
 
@@ -50,7 +49,7 @@ async def proctor_socket(request: web.Request) -> web.WebSocketResponse:
             raise ProtocolError(
                 "no watch frame within the time allowed", code="hello_timeout"
             ) from None
-        watch = _parse(first)
+        watch = read_message(first, wire.STAFF_MESSAGES)
         if not isinstance(watch, wire.Watch):
             raise ProtocolError("the first frame must be watch", code="hello_first")
         staff = staff_for(hall, watch.token)
@@ -67,11 +66,13 @@ async def proctor_socket(request: web.Request) -> web.WebSocketResponse:
         watcher.start()
         await _serve(ws, hall, staff)
     except RequestError as error:
-        await _refuse(ws, error)
+        await refuse(ws, error)
     except ExamhallError:
         log.exception("internal error on a proctor socket")
-        await _refuse(
-            ws, RequestError("the server failed", code="server_error"), wire.CloseCode.SERVER_ERROR
+        await refuse(
+            ws,
+            RequestError("the server failed", code="server_error"),
+            close_code=wire.CloseCode.SERVER_ERROR,
         )
     finally:
         if watcher is not None:
@@ -92,7 +93,7 @@ def _sites(staff: Staff, wanted: str | None) -> list[str]:
 
 async def _serve(ws: web.WebSocketResponse, hall: Hall, staff: Staff) -> None:
     while not ws.closed:
-        msg = _parse(await ws.receive())
+        msg = read_message(await ws.receive(), wire.STAFF_MESSAGES)
         if msg is None:
             return
         reply: wire.Message
@@ -119,24 +120,3 @@ async def _detail(hall: Hall, msg: wire.Detail) -> wire.DetailReply:
     events = await hall.store.events_of(msg.sitting)
     media = await hall.media_records(msg.sitting)
     return wire.DetailReply(msg.id, msg.sitting, events, [record.to_json() for record in media])
-
-
-def _parse(frame: Any) -> wire.Message | None:
-    if frame.type == WSMsgType.BINARY:
-        return wire.parse(frame.data, allowed=wire.STAFF_MESSAGES)
-    if frame.type == WSMsgType.TEXT:
-        raise ProtocolError("frames must be binary msgpack, not text", code="text_frame")
-    return None
-
-
-async def _refuse(
-    ws: web.WebSocketResponse, error: RequestError, close_code: int | None = None
-) -> None:
-    code = close_code or error.close_code or wire.CloseCode.PROTOCOL
-    if ws.closed:
-        return
-    with contextlib.suppress(ConnectionError, RuntimeError):
-        await ws.send_bytes(
-            wire.serialize(wire.Error(error.code, error.message, fatal=True, close_code=code))
-        )
-        await ws.close(code=code, message=error.code.encode()[:120])
