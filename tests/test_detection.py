@@ -48,6 +48,15 @@ def manager_with(*plugins: object) -> pluggy.PluginManager:
     return manager
 
 
+@pytest.mark.parametrize("size", [1, 2, 3, 11, 599, 600])
+def test_the_noise_floor_is_numpys_percentile(size: int) -> None:
+    rng = np.random.default_rng(size)
+    for _ in range(50):
+        values = rng.random(size) * rng.choice([1e-3, 1.0, 50.0])
+        expected = float(np.percentile(values, 20))
+        assert builtin._percentile(values, 0.2) == pytest.approx(expected, rel=1e-12, abs=1e-15)
+
+
 def test_the_built_in_detectors_register() -> None:
     registry = DetectorRegistry(manager_with(builtin))
     assert registry.names == ["page-signals", "talk"]

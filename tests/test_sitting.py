@@ -133,6 +133,17 @@ def test_clearing_an_answer_keeps_it_unanswered() -> None:
     assert sitting.answers["q1"].choice is None and sitting.answered() == []
 
 
+def test_the_answered_count_follows_changes_clears_and_a_restore() -> None:
+    sitting = make_sitting(State.RUNNING)
+    moves = [("q1", 1), ("q2", 0), ("q1", None), ("q1", 3), ("q3", None), ("q2", 2)]
+    for seq, (item, shown) in enumerate(moves, start=1):
+        sitting.answer(seq=seq, item_id=item, shown=shown, flagged=False, now=T0 + seq)
+        assert sitting.answered_count == len(sitting.answered())
+    assert sitting.answered_count == 2
+    restored = Sitting(sitting.snapshot, sitting.form, ("kk",), sitting.answers.values())
+    assert restored.answered_count == 2
+
+
 def test_an_answer_at_the_deadline_is_too_late() -> None:
     sitting = make_sitting(State.RUNNING)
     sitting.answer(seq=1, item_id="q1", shown=1, flagged=False, now=T0 + LIMIT - 0.001)

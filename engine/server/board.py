@@ -170,6 +170,8 @@ class Board:
     sites: dict[SiteKey, list[str]] = field(default_factory=dict)
     watchers: dict[SiteKey, set[Watcher]] = field(default_factory=dict)
     dirty: dict[SiteKey, set[str]] = field(default_factory=dict)
+    refresh: Callable[[], None] = lambda: None
+    """Called before a frame is built: the hall brings its stale tiles up to date here."""
 
     def add(self, tile: TileState) -> None:
         self.tiles[tile.sitting] = tile
@@ -185,6 +187,7 @@ class Board:
     # -- frames ------------------------------------------------------------------------------
 
     def full_frame(self, key: SiteKey) -> bytes:
+        self.refresh()
         now = self.now()
         tiles = [self.tiles[sitting_id].to_wire(now) for sitting_id in self.sites.get(key, [])]
         tiles.sort(key=lambda tile: -tile.attention)
@@ -199,6 +202,7 @@ class Board:
 
     def flush(self) -> int:
         """One change frame per site with dirty tiles and watchers; returns frames encoded."""
+        self.refresh()
         encoded = 0
         now = self.now()
         for key, sitting_ids in list(self.dirty.items()):

@@ -7,6 +7,7 @@ the sitting's new snapshot and its answer are durable and in the journal, in cal
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -68,6 +69,10 @@ class Store(Protocol):
 
     async def record(self, event: SittingEvent, snapshot: Snapshot) -> int:
         """Make the event, the snapshot and its answer durable; returns the journal seq."""
+        ...
+
+    def record_soon(self, event: SittingEvent, snapshot: Snapshot) -> asyncio.Future[int]:
+        """`record` without the coroutine: queued at once, the future resolves when durable."""
         ...
 
     async def events_of(self, sitting_id: str) -> list[dict[str, Any]]: ...
