@@ -73,6 +73,13 @@ def _parser() -> argparse.ArgumentParser:
             help="delete media files of sittings closed this long ago (default: keep them)",
         )
         command.add_argument(
+            "--access-log",
+            metavar="FILE",
+            default=None,
+            help="log every HTTP request to FILE ('-' for standard error); off by default, "
+            "since a proxy in front usually keeps one and each line costs the loop",
+        )
+        command.add_argument(
             "--event-loop",
             choices=LOOPS,
             default="auto",
@@ -174,9 +181,23 @@ def _serve(args: argparse.Namespace) -> int:
         handle_signals=True,
         shutdown_timeout=5,
         backlog=BACKLOG,
+        access_log=_access_logger(args.access_log),
         loop=tuning.new_event_loop(args.event_loop),
     )
     return 0
+
+
+def _access_logger(target: str | None) -> logging.Logger | None:
+    """aiohttp's access log, written to `target` ('-': standard error), or None for none."""
+    if target is None:
+        return None
+    logger = logging.getLogger("aiohttp.access")
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    handler = logging.StreamHandler() if target == "-" else logging.FileHandler(target)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger.addHandler(handler)
+    return logger
 
 
 def _simulate(args: argparse.Namespace) -> int:

@@ -96,7 +96,7 @@ async def _greet(
     live = await hall.enter(claims, hello.part, link)
     await ws.send_bytes(wire.serialize(hall.welcome(live)))
     if live.sitting.snapshot.language is not None:
-        await ws.send_bytes(wire.serialize(hall.form_message(live)))
+        await ws.send_bytes(hall.form_frame(live))
         await ws.send_bytes(wire.serialize(hall.clock_message(live)))
     return live
 

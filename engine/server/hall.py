@@ -36,6 +36,7 @@ from engine.results import result_record
 from engine.scoring import build_matrix
 from engine.server.auth import Claims, TokenIssuer, hash_code
 from engine.server.board import Board, TileState
+from engine.server.form_frames import FormFrames
 from engine.server.scheduler import DeadlineScheduler
 from engine.sitting import Sitting, SittingEvent, Snapshot, State, sitting_id_for
 from engine.store.base import Store
@@ -129,6 +130,7 @@ class Hall:
         self.now = now
         self.board = Board(now=lambda: self.now())
         self._stale_tiles: dict[str, LiveSitting] = {}
+        self.form_frames = FormFrames()
         self.board.refresh = self._refresh_tiles
         self.records: ProctoringRecords | None = None
         self.live: dict[str, LiveSitting] = {}
@@ -388,7 +390,7 @@ class Hall:
         event = live.sitting.start(self.now(), language=language)
         await self.persist(live, event)
         self.schedule(live)
-        await self.send(live, self.form_message(live))
+        await self.send_frame(live, self.form_frame(live))
         await self.send(live, self.clock_message(live))
 
     async def answer(self, live: LiveSitting, msg: wire.Answer) -> wire.Ack | None:
@@ -574,8 +576,11 @@ class Hall:
             raise
 
     async def send(self, live: LiveSitting, msg: wire.Message) -> None:
+        await self.send_frame(live, wire.serialize(msg))
+
+    async def send_frame(self, live: LiveSitting, frame: bytes) -> None:
         if live.link is not None:
-            await _quietly(live.link.send(wire.serialize(msg)))
+            await _quietly(live.link.send(frame))
 
     # -- irregularities ----------------------------------------------------------------------
 
@@ -731,16 +736,11 @@ class Hall:
             answers=answers,
         )
 
-    def form_message(self, live: LiveSitting) -> wire.FormOut:
+    def form_frame(self, live: LiveSitting) -> bytes:
+        """The encoded `form` message (built from cached items, see engine/server/form_frames)."""
         language = live.sitting.snapshot.language
         assert language is not None
-        bank = live.bank
-        items = []
-        for form_item in live.sitting.form.items:
-            text = bank.by_id[form_item.item_id].texts[language]
-            options = [text.options[original] for original in form_item.option_order]
-            items.append(wire.ItemOut(form_item.item_id, text.stem, options))
-        return wire.FormOut(language, items)
+        return self.form_frames.frame(live.bank, language, live.sitting.form)
 
     def clock_message(self, live: LiveSitting) -> wire.Clock:
         now = self.now()
