@@ -8,7 +8,8 @@ measured; everything measured happens after the common start time.
 
 The generator speaks docs/protocol.md with bare msgpack dicts rather than `engine.wire`'s checked
 dataclasses, so its own cost per message stays as low as the ceiling's and the same code drives
-the bare echo server and the engine.
+the bare echo server and the engine. On exam day each sitting also uploads an A/V chunk every
+5 s over HTTP (docs/protocol.md 6.3), through one keep-alive `aiohttp` session per worker.
 
     python -m bench.load SPEC.json
 """
@@ -16,6 +17,8 @@ the bare echo server and the engine.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import hashlib
 import json
 import os
 import random
@@ -39,6 +42,16 @@ ACK_TIMEOUT_S = 30.0
 LEVELS_INTERVAL_MS = 100
 LEVELS_PER_FRAME = 50
 """Exam day: every sitting reports 5 s of audio levels every 5 s (docs/protocol.md 6.2)."""
+CHUNK_PERIOD_S = 5.0
+"""Exam day: every sitting uploads one A/V chunk every 5 s (docs/protocol.md 6.3), as a page's
+MediaRecorder with a 5 s timeslice does; uploads of one sitting go one after another."""
+CHUNK_BYTES = (2048, 4096)
+"""A chunk's size range: small, so the chunks cost the server requests, not disk bandwidth."""
+CHUNK_TYPE = "video/webm"
+WEBM_MAGIC = b"\x1a\x45\xdf\xa3"
+"""The EBML header's first bytes: the first chunk of a WebM stream must start with them."""
+CHUNK_CONNECTIONS = 64
+"""Keep-alive HTTP connections a worker shares among all its sittings' uploads."""
 
 
 def pack(body: dict[str, Any]) -> bytes:
@@ -49,6 +62,10 @@ def pack(body: dict[str, Any]) -> bytes:
 def unpack(frame: bytes | str) -> dict[str, Any]:
     body: dict[str, Any] = msgpack.unpackb(frame, raw=False)
     return body
+
+
+class ChunkRefused(Exception):
+    """A chunk upload that did not end in the acknowledgement docs/protocol.md 6.3 promises."""
 
 
 @dataclass
@@ -68,6 +85,12 @@ class Tally:
     feed_delays_ms: list[float] = field(default_factory=list)
     """Watchers: arrival minus the feed frame's server_time, for frames after the start."""
     feed_bytes: int = 0
+    chunks_sent: int = 0
+    chunks_failed: int = 0
+    chunks_acked: list[tuple[str, int, str, int]] = field(default_factory=list)
+    """(candidate id, seq, SHA-256, size) of every acknowledged media chunk."""
+    chunk_latencies_ms: list[float] = field(default_factory=list)
+    """From issuing the upload (a pooled connection may be awaited) to its 200 reply."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -81,6 +104,10 @@ class Tally:
             "levels_sent": self.levels_sent,
             "feed_delays_ms": [round(x, 3) for x in self.feed_delays_ms],
             "feed_bytes": self.feed_bytes,
+            "chunks_sent": self.chunks_sent,
+            "chunks_failed": self.chunks_failed,
+            "chunks_acked": self.chunks_acked,
+            "chunk_latencies_ms": [round(x, 3) for x in self.chunk_latencies_ms],
             "cpu_s": sum(resource.getrusage(resource.RUSAGE_SELF)[:2]),
         }
 
@@ -105,6 +132,7 @@ class Sitting:
         self.waiters: dict[int, asyncio.Future[None]] = {}
         self.reader: asyncio.Task[None] | None = None
         self.resumed: asyncio.Future[None] | None = None
+        self.next_chunk = 1
 
     async def sign_in(self, http: aiohttp.ClientSession) -> None:
         async with http.post(f"{self.url}/api/v1/signin", json={"code": self.code}) as response:
@@ -235,6 +263,32 @@ class Sitting:
         body = {"t": "levels", "start": start, "interval_ms": LEVELS_INTERVAL_MS, "values": values}
         await self.ws.send(pack(body))
         self.tally.levels_sent += 1
+
+    async def upload_chunk(self, http: aiohttp.ClientSession, rng: random.Random) -> None:
+        """POST the sitting's next media chunk and check the acknowledgement (seq, hash, size).
+
+        Chunks are numbered from 1; the first starts with the WebM header. A failed chunk is
+        not sent again (a recorder moves on; the server records the gap).
+        """
+        seq = self.next_chunk
+        self.next_chunk += 1
+        data = rng.randbytes(rng.randint(*CHUNK_BYTES))
+        if seq == 1:
+            data = WEBM_MAGIC + data[len(WEBM_MAGIC) :]
+        digest = hashlib.sha256(data).hexdigest()
+        params = {"seq": str(seq), "client_time": repr(time.time())}
+        headers = {"Authorization": f"Bearer {self.token}", "Content-Type": CHUNK_TYPE}
+        sent_at = time.perf_counter()
+        self.tally.chunks_sent += 1
+        url = f"{self.url}/api/v1/media/{self.part}/chunk"
+        async with http.post(url, data=data, params=params, headers=headers) as response:
+            reply = await response.json(content_type=None)
+            if response.status != 200:
+                raise ChunkRefused(f"{response.status} {reply.get('error')}")
+        if (reply.get("seq"), reply.get("sha256"), reply.get("size")) != (seq, digest, len(data)):
+            raise ChunkRefused("ack_mismatch")
+        self.tally.chunk_latencies_ms.append((time.perf_counter() - sent_at) * 1000)
+        self.tally.chunks_acked.append((self.candidate, seq, digest, len(data)))
 
     async def drop(self) -> None:
         """Lose the connection as a network would: no closing handshake."""
@@ -457,11 +511,38 @@ async def paced(spec: dict[str, Any], tally: Tally, clients: list[Any], start_at
                 return
             await asyncio.sleep(period)
 
+    # Chunks draw from their own generator, so answers and levels keep the schedule they have
+    # without chunks (and that the paced ceiling gets).
+    chunk_rng = random.Random(f"chunks-{spec.get('seed', 0)}")
+
+    async def chunks(client: Sitting, http: aiohttp.ClientSession, first: float) -> None:
+        due = start_at + first
+        while due < end and time.time() < end:
+            await asyncio.sleep(max(0.0, due - time.time()))
+            try:
+                await client.upload_chunk(http, chunk_rng)
+            except Exception as error:
+                tally.chunks_failed += 1
+                tally.errors[f"chunk:{type(error).__name__}:{error}"[:80]] += 1
+            due += CHUNK_PERIOD_S
+
     runs = [run(c, rng.uniform(0, interval)) for c in clients]
     if spec.get("levels"):
         period = LEVELS_PER_FRAME * LEVELS_INTERVAL_MS / 1000
         runs += [levels(c, rng.uniform(0, period)) for c in clients if isinstance(c, Sitting)]
-    await asyncio.gather(*runs)
+    async with contextlib.AsyncExitStack() as stack:
+        sittings = [c for c in clients if isinstance(c, Sitting)]
+        if spec.get("chunks") and sittings:
+            connector = aiohttp.TCPConnector(
+                limit=spec.get("chunk_connections", CHUNK_CONNECTIONS), keepalive_timeout=60
+            )
+            http = await stack.enter_async_context(
+                aiohttp.ClientSession(
+                    connector=connector, timeout=aiohttp.ClientTimeout(total=ACK_TIMEOUT_S)
+                )
+            )
+            runs += [chunks(s, http, chunk_rng.uniform(0, CHUNK_PERIOD_S)) for s in sittings]
+        await asyncio.gather(*runs)
 
 
 async def start_storm(spec: dict[str, Any], tally: Tally, start_at: float) -> None:

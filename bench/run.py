@@ -7,7 +7,8 @@
 Every server under test is a subprocess on 127.0.0.1 (`examhall serve` on a fresh data
 directory, or `bench.ceiling`); the load comes from `bench.load` processes. Every workload
 against the engine ends with the durability check: each acknowledged answer is looked up in the
-SQLite store with its original option, and the journal is verified end to end. The report
+SQLite store with its original option, each acknowledged A/V chunk (exam day) in the media table
+and the journal with its hash and size, and the journal is verified end to end. The report
 (a table and JSON) goes to the run folder printed at the end.
 """
 
@@ -38,7 +39,9 @@ from bench.servers import Server, start_ceiling, start_engine
 from engine import journal, wire
 from engine.banks import load_banks
 from engine.exams import load_exams
+from engine.fixation import Kind, MediaRecord, verify_files
 from engine.forms import assemble_forms
+from engine.store.proctoring import read_media, read_media_journal
 from engine.store.sqlite import SQLiteStore, read_exam_secret, read_journal
 
 READY_TIMEOUT_S = 900.0
@@ -64,6 +67,8 @@ class Plan:
     """Exam days run again with one proctor watching every room of 25 (workload 5)."""
     levels: bool = True
     """Exam-day sittings send audio levels every 5 s (off: what the talk detector costs)."""
+    chunks: bool = True
+    """Exam-day sittings upload an A/V chunk every 5 s over HTTP (off: what fixation costs)."""
     start_storm: int = 5000
     reconnect_storm: int = 1000
     forms: int = 100_000
@@ -235,11 +240,15 @@ def errors_of(results: list[dict[str, Any]]) -> dict[str, int]:
 # -- durability -----------------------------------------------------------------------------------
 
 
-def check_durable(server: Server, acked: list[list[Any]]) -> dict[str, Any]:
+def check_durable(
+    server: Server, acked: list[list[Any]], chunks: list[list[Any]] | None = None
+) -> dict[str, Any]:
     """Every acknowledged answer is in the store, with the original option it was shown as.
 
     Run after the server has stopped. The shown position is mapped back through the candidate's
     form, regenerated from the exam secret as an auditor would; the journal is verified too.
+    With `chunks` ((candidate, seq, sha256, size) of acknowledged media chunks) each must also
+    be in the media table and the journal with its hash and size, and its file intact.
     """
     assert server.data_dir is not None and server.banks_dir is not None
     database = server.data_dir / SQLiteStore.FILE_NAME
@@ -274,13 +283,50 @@ def check_durable(server: Server, acked: list[list[Any]]) -> dict[str, Any]:
         journal_state = f"intact ({report.events} events)"
     except Exception as error:
         journal_state = f"FAILED: {error}"
-    return {
+    figures: dict[str, Any] = {
         "acked": len(acked),
         "stored_answers": len(stored),
         "missing": missing,
         "wrong_choice": wrong,
         "lost": missing + wrong,
         "journal": journal_state,
+    }
+    if chunks is not None:
+        figures |= check_chunks(server.data_dir, database, chunks)
+    return figures
+
+
+def check_chunks(data_dir: Path, database: Path, chunks: list[list[Any]]) -> dict[str, Any]:
+    """Every acknowledged chunk: its media row and journal event, same hash and size; its file."""
+    rows: dict[tuple[str, int], MediaRecord] = {
+        (record.sitting_id, record.seq): record
+        for record in read_media(database)
+        if record.kind is Kind.CHUNK
+    }
+    journaled = read_media_journal(database)
+    missing = wrong = unjournaled = 0
+    found: list[MediaRecord] = []
+    for candidate, seq, sha256, size in chunks:
+        sitting = f"{EXAM_ID}/{candidate}/{PART_ID}"
+        row = rows.get((sitting, seq))
+        if row is None:
+            missing += 1
+            continue
+        if (row.sha256, row.size) != (sha256, size):
+            wrong += 1
+        else:
+            found.append(row)
+        if journaled.get((sitting, Kind.CHUNK.value, seq)) != sha256:
+            unjournaled += 1
+    bad_files = len(verify_files(data_dir, found))
+    return {
+        "chunks_acked": len(chunks),
+        "chunks_stored": len(rows),
+        "chunks_missing": missing,
+        "chunks_wrong": wrong,
+        "chunks_not_journaled": unjournaled,
+        "chunk_files_bad": bad_files,
+        "chunks_lost": missing + wrong + unjournaled + bad_files,
     }
 
 
@@ -300,6 +346,21 @@ def ack_figures(results: list[dict[str, Any]], window: Window, window_s: float) 
             round(window.server_cpu_s / len(latencies) * 1e6, 1) if latencies else None
         ),
         "errors": errors_of(results),
+    }
+
+
+def chunk_figures(results: list[dict[str, Any]], window_s: float) -> dict[str, Any]:
+    """A/V chunk uploads of an exam day: counts, acknowledged rate and latency."""
+    latencies = [x for r in results for x in r.get("chunk_latencies_ms", [])]
+    acked = [c for r in results for c in r.get("chunks_acked", [])]
+    return {
+        "chunks_sent": sum(r.get("chunks_sent", 0) for r in results),
+        "chunks_acked": len(acked),
+        "chunks_failed": sum(r.get("chunks_failed", 0) for r in results),
+        "chunks_per_s": round(len(acked) / window_s, 1),
+        "chunk_kib_per_s": round(sum(c[3] for c in acked) / window_s / 1024, 1),
+        "chunk_p50_ms": percentile(latencies, 50),
+        "chunk_p99_ms": percentile(latencies, 99),
     }
 
 
@@ -388,6 +449,7 @@ async def exam_day(plan: Plan, root: Path, sittings: int, *, watched: bool = Fal
                 "duration_s": plan.exam_day_s,
                 "interval_s": plan.interval_s,
                 "levels": plan.levels and "levels" in wire.CLIENT_MESSAGES,
+                "chunks": plan.chunks,
             },
         )
         if watched:
@@ -406,6 +468,7 @@ async def exam_day(plan: Plan, root: Path, sittings: int, *, watched: bool = Fal
     figures["levels_frames_per_s"] = round(
         sum(result.get("levels_sent", 0) for result in results) / plan.exam_day_s, 1
     )
+    figures |= chunk_figures(results, plan.exam_day_s)
     figures["rss_base_mib"] = round(window.rss_base / 2**20, 1)
     figures["rss_loaded_mib"] = round(window.rss_loaded / 2**20, 1)
     figures["rss_peak_mib"] = round(window.rss_peak / 2**20, 1)
@@ -424,7 +487,9 @@ async def exam_day(plan: Plan, root: Path, sittings: int, *, watched: bool = Fal
         figures["feed_kib_per_s"] = round(
             sum(r.get("feed_bytes", 0) for r in results) / plan.exam_day_s / 1024, 1
         )
-    figures["durability"] = check_durable(server, merged(results, "acked"))
+    figures["durability"] = check_durable(
+        server, merged(results, "acked"), merged(results, "chunks_acked") if plan.chunks else None
+    )
     return Outcome(f"exam day {sittings}" + (" + watchers" if watched else ""), figures)
 
 
@@ -566,6 +631,16 @@ def summary_rows(outcomes: dict[str, Outcome], plan: Plan) -> list[tuple[str, st
                 ratio(d["server_cpu_cores"], p.get("server_cpu_cores")),
             )
         )
+        if d.get("chunks_sent"):
+            rows.append(
+                (
+                    f"exam day {size}: A/V chunks acked / sent (failed); p50 / p99 ms",
+                    "",
+                    f"{d['chunks_acked']} / {d['chunks_sent']} ({d['chunks_failed']}); "
+                    f"{d['chunk_p50_ms']} / {d['chunk_p99_ms']}",
+                    "",
+                )
+            )
         rows.append((f"exam day {size}: lost", "0", _lost(d), ""))
     for size in plan.watched_sizes:
         seen = outcomes.get(f"exam day {size} + watchers")
@@ -667,7 +742,10 @@ def _pair(figures: dict[str, Any]) -> str:
 
 def _lost(figures: dict[str, Any]) -> str:
     durability = figures.get("durability", {})
-    return f"{durability.get('lost')} of {durability.get('acked')} ({durability.get('journal')})"
+    text = f"{durability.get('lost')} of {durability.get('acked')} ({durability.get('journal')})"
+    if "chunks_lost" in durability:
+        text += f"; chunks {durability['chunks_lost']} of {durability['chunks_acked']}"
+    return text
 
 
 def render(rows: list[tuple[str, str, str, str]]) -> str:
@@ -737,6 +815,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--no-levels", action="store_true", help="exam-day sittings send no audio levels"
     )
+    parser.add_argument(
+        "--no-chunks", action="store_true", help="exam-day sittings upload no A/V chunks"
+    )
     parser.add_argument("--out", type=Path, default=None, help="run folder (default: a temp dir)")
     parser.add_argument("--keep", action="store_true", help="keep data directories and logs")
     args = parser.parse_args(argv)
@@ -748,6 +829,8 @@ def main(argv: list[str] | None = None) -> int:
         plan = replace(plan, exam_day_sizes=sizes, watched_sizes=sizes)
     if args.no_levels:
         plan = replace(plan, levels=False)
+    if args.no_chunks:
+        plan = replace(plan, chunks=False)
     only = {name.strip() for name in args.only.split(",") if name.strip()}
     unknown = only - set(WORKLOADS)
     if unknown:
@@ -784,7 +867,9 @@ def main(argv: list[str] | None = None) -> int:
     if not args.keep:
         _tidy(root)
     lost = sum(
-        int(outcome.figures.get("durability", {}).get("lost", 0) or 0) for outcome in outcomes
+        int(outcome.figures.get("durability", {}).get(key, 0) or 0)
+        for outcome in outcomes
+        for key in ("lost", "chunks_lost")
     )
     return 1 if lost else 0
 
