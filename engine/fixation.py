@@ -126,11 +126,11 @@ class Arrival(enum.StrEnum):
     """The same number with other bytes: refused."""
 
 
-def classify(seq: int, sha256: str, stored: dict[int, str]) -> Arrival:
-    """Place chunk `seq` among the stored ones (seq → sha256)."""
-    if seq in stored:
-        return Arrival.REPEAT if stored[seq] == sha256 else Arrival.CONFLICT
-    highest = max(stored, default=0)
+def classify(seq: int, sha256: str, same_seq_sha256: str | None, highest: int) -> Arrival:
+    """Place chunk `seq` given what is stored: the hash under the same number, if any, and the
+    highest number so far (0 for none). Two indexed lookups, whatever the sitting's length."""
+    if same_seq_sha256 is not None:
+        return Arrival.REPEAT if same_seq_sha256 == sha256 else Arrival.CONFLICT
     if seq == highest + 1:
         return Arrival.NEXT
     return Arrival.GAP if seq > highest else Arrival.LATE

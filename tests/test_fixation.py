@@ -37,13 +37,16 @@ def test_snapshots_must_be_the_image_they_claim() -> None:
 
 
 def test_arrivals_are_classified_against_what_is_stored() -> None:
+    def place(seq: int, sha256: str, stored: dict[int, str]) -> Arrival:
+        return classify(seq, sha256, stored.get(seq), max(stored, default=0))
+
     stored = {1: "a", 2: "b"}
-    assert classify(3, "c", stored) is Arrival.NEXT
-    assert classify(6, "c", stored) is Arrival.GAP
-    assert classify(2, "b", stored) is Arrival.REPEAT
-    assert classify(2, "x", stored) is Arrival.CONFLICT
-    assert classify(1, "a", {}) is Arrival.NEXT
-    assert classify(4, "d", {1: "a", 5: "e"}) is Arrival.LATE
+    assert place(3, "c", stored) is Arrival.NEXT
+    assert place(6, "c", stored) is Arrival.GAP
+    assert place(2, "b", stored) is Arrival.REPEAT
+    assert place(2, "x", stored) is Arrival.CONFLICT
+    assert place(1, "a", {}) is Arrival.NEXT
+    assert place(4, "d", {1: "a", 5: "e"}) is Arrival.LATE
 
 
 def test_verify_files_names_changed_missing_and_resized_files(tmp_path: Path) -> None:

@@ -118,14 +118,17 @@ class ProctoringRecords:
         """
 
         def job(connection: sqlite3.Connection) -> Stored:
-            stored = {
-                seq: sha
-                for seq, sha in connection.execute(
-                    "SELECT seq, sha256 FROM media WHERE sitting_id = ? AND kind = ?",
-                    (record.sitting_id, record.kind.value),
-                )
-            }
-            arrival = classify(record.seq, record.sha256, stored)
+            same_seq = connection.execute(
+                "SELECT sha256 FROM media WHERE sitting_id = ? AND kind = ? AND seq = ?",
+                (record.sitting_id, record.kind.value, record.seq),
+            ).fetchone()
+            (highest,) = connection.execute(
+                "SELECT COALESCE(MAX(seq), 0) FROM media WHERE sitting_id = ? AND kind = ?",
+                (record.sitting_id, record.kind.value),
+            ).fetchone()
+            arrival = classify(
+                record.seq, record.sha256, None if same_seq is None else same_seq[0], highest
+            )
             if arrival in (Arrival.REPEAT, Arrival.CONFLICT):
                 temporary.unlink(missing_ok=True)
                 row = connection.execute(

@@ -31,6 +31,7 @@ import queue
 import secrets
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -132,6 +133,9 @@ class SQLiteStore:
 
     FILE_NAME = "examhall.sqlite3"
     MAX_BATCH = 2000
+    HEAD_LAG_S = 0.2
+    """journal.head is rewritten at most this often (and when the queue goes idle, and on
+    close): it may lag the database, and a file replace per group commit cost the writer."""
 
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir
@@ -139,6 +143,8 @@ class SQLiteStore:
         self._queue: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._head = journal.Head(0, journal.GENESIS)
+        self._head_written = self._head
+        self._head_written_at = 0.0
         self.commits = 0
         self.jobs_committed = 0
         self._rows: dict[str, tuple[Any, ...]] = {}
@@ -160,6 +166,7 @@ class SQLiteStore:
         ).fetchone()
         if row:
             self._head = journal.Head(row[0], bytes(row[1]))
+        self._head_written = self._head
         self._thread = threading.Thread(
             target=self._run, args=(connection,), name="examhall-store", daemon=True
         )
@@ -175,7 +182,11 @@ class SQLiteStore:
     def _run(self, connection: sqlite3.Connection) -> None:
         try:
             while True:
-                first = self._queue.get()
+                try:
+                    first = self._queue.get(timeout=self.HEAD_LAG_S if self._head_stale() else None)
+                except queue.Empty:
+                    self._write_head()  # idle: bring journal.head level with the database
+                    continue
                 if first is None:
                     return
                 batch = [first]
@@ -193,7 +204,17 @@ class SQLiteStore:
                 if stop:
                     return
         finally:
+            if self._head_stale():
+                self._write_head()
             connection.close()
+
+    def _head_stale(self) -> bool:
+        return self._head != self._head_written
+
+    def _write_head(self) -> None:
+        journal.write_head(self.data_dir, self._head)
+        self._head_written = self._head
+        self._head_written_at = time.monotonic()
 
     def _commit_batch(self, connection: sqlite3.Connection, batch: list[_Pending]) -> None:
         head_before = self._head
@@ -235,8 +256,8 @@ class SQLiteStore:
             return
         self.commits += 1
         self.jobs_committed += len(batch)
-        if self._head != head_before:
-            journal.write_head(self.data_dir, self._head)
+        if self._head_stale() and time.monotonic() - self._head_written_at >= self.HEAD_LAG_S:
+            self._write_head()
         self._resolve(
             [(pending, ok, value) for pending, (ok, value) in zip(batch, outcomes, strict=True)]
         )
