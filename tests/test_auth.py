@@ -50,6 +50,21 @@ def test_expired_forged_and_garbled_tokens_are_refused() -> None:
         assert refused.value.code == "bad_token"
 
 
+def test_a_token_verified_before_still_expires_on_time() -> None:
+    issuer = TokenIssuer(b"k" * 32, ttl_s=60)
+    expires_at = int(time.time()) + 2  # JWT expiry is whole seconds
+    token, _ = issuer.issue(subject="c1", exam_id="e", role="candidate", now=expires_at - 60)
+    assert issuer.verify(token, role="candidate").subject == "c1"
+    assert issuer.verify(token, role="candidate").subject == "c1", "the second check is cached"
+    time.sleep(max(0.0, expires_at - time.time()) + 0.05)
+    with pytest.raises(AuthError) as expired:
+        issuer.verify(token, role="candidate")
+    assert expired.value.code == "token_expired"
+    with pytest.raises(AuthError) as again:
+        issuer.verify(token, role="candidate")
+    assert again.value.code == "token_expired", "and it stays refused once dropped"
+
+
 def test_passwords_are_salted_scrypt_hashes() -> None:
     first, second = hash_password("correct horse"), hash_password("correct horse")
     assert first != second and first.startswith("scrypt$")

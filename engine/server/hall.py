@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol, cast
 
 from engine import wire
@@ -85,6 +86,7 @@ class LiveSitting:
     warned: set[int] = field(default_factory=set)
     last_seen: float | None = None
     media_last_at: float | None = None
+    media_dir: Path | None = None
     silent_noted: bool = False
     media_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     stall_noted: bool = False

@@ -55,10 +55,13 @@ async def _sitting(request: web.Request) -> LiveSitting:
 
 
 def _media_dir(data_dir: Path, live: LiveSitting) -> Path:
-    snap = live.sitting.snapshot
-    folder = data_dir / "media" / snap.exam_id / snap.candidate_id / snap.part_id
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
+    """The sitting's media folder, made on its first upload (not checked on every chunk)."""
+    if live.media_dir is None:
+        snap = live.sitting.snapshot
+        folder = data_dir / "media" / snap.exam_id / snap.candidate_id / snap.part_id
+        folder.mkdir(parents=True, exist_ok=True)
+        live.media_dir = folder
+    return live.media_dir
 
 
 def _write_synced(path: Path, data: bytes) -> None:
