@@ -9,7 +9,7 @@ measured; everything measured happens after the common start time.
 The generator speaks docs/protocol.md with bare msgpack dicts rather than `engine.wire`'s checked
 dataclasses, so its own cost per message stays as low as the ceiling's and the same code drives
 the bare echo server and the engine. On exam day each sitting also uploads an A/V chunk every
-5 s over HTTP (docs/protocol.md 6.3), through one keep-alive `aiohttp` session per worker.
+10 s over HTTP (docs/protocol.md 6.3), through one keep-alive `aiohttp` session per worker.
 
     python -m bench.load SPEC.json
 """
@@ -42,11 +42,13 @@ ACK_TIMEOUT_S = 30.0
 LEVELS_INTERVAL_MS = 100
 LEVELS_PER_FRAME = 50
 """Exam day: every sitting reports 5 s of audio levels every 5 s (docs/protocol.md 6.2)."""
-CHUNK_PERIOD_S = 5.0
-"""Exam day: every sitting uploads one A/V chunk every 5 s (docs/protocol.md 6.3), as a page's
-MediaRecorder with a 5 s timeslice does; uploads of one sitting go one after another."""
+CHUNK_PERIOD_S = 10.0
+"""Exam day: every sitting uploads one A/V chunk every 10 s (docs/protocol.md 6.3), as the
+candidate page's MediaRecorder does (clients/web/js/media.js CHUNK_EVERY_MS); uploads of one
+sitting go one after another. The page's camera stills (one per 20 s) are not sent."""
 CHUNK_BYTES = (2048, 4096)
-"""A chunk's size range: small, so the chunks cost the server requests, not disk bandwidth."""
+"""A chunk's size range: small, so the chunks cost the server requests, not disk bandwidth
+(the page's real chunks are about 350 KB: 10 s at 282 kbit/s)."""
 CHUNK_TYPE = "video/webm"
 WEBM_MAGIC = b"\x1a\x45\xdf\xa3"
 """The EBML header's first bytes: the first chunk of a WebM stream must start with them."""

@@ -68,7 +68,7 @@ class Plan:
     levels: bool = True
     """Exam-day sittings send audio levels every 5 s (off: what the talk detector costs)."""
     chunks: bool = True
-    """Exam-day sittings upload an A/V chunk every 5 s over HTTP (off: what fixation costs)."""
+    """Exam-day sittings upload an A/V chunk every 10 s over HTTP (off: what fixation costs)."""
     start_storm: int = 5000
     reconnect_storm: int = 1000
     forms: int = 100_000
