@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from engine.exceptions import IllegalTransition, SequenceError, TooLate, UnknownItem
@@ -240,3 +242,12 @@ def test_time_away_after_the_deadline_is_not_counted_as_lost() -> None:
     sitting = make_sitting(State.RUNNING)
     sitting.disconnected(T0 + LIMIT - 10)
     assert sitting.reconnected(T0 + LIMIT + 500).data["lost_s"] == 10
+
+
+def test_an_answer_changes_only_last_seq_of_the_snapshot() -> None:
+    sitting = make_sitting(State.RUNNING)
+    before = sitting.snapshot
+    sitting.answer(seq=1, item_id="q2", shown=3, flagged=True, now=T0 + 7)
+    assert sitting.snapshot == replace(before, last_seq=1)
+    assert sitting.snapshot is not before and before.last_seq == 0
+    assert hash(sitting.snapshot) == hash(replace(before, last_seq=1))
