@@ -346,18 +346,15 @@ class SQLiteStore:
         rows: list[tuple[Any, ...]],
         tail: str = "",
     ) -> None:
-        """`head VALUES (…), (…) tail` in as few statements as SQLite's variable limit allows."""
+        """`head VALUES (…) tail` for every row: one prepared statement, bound row by row in C.
+
+        Multi-row VALUES lists were tried: each batch size is a new statement to parse and plan,
+        which cost more than they saved.
+        """
         if not rows:
             return
-        width = len(rows[0])
-        placeholder = "(" + ", ".join("?" * width) + ")"
-        per_statement = max(1, self._max_variables // width)
-        for start in range(0, len(rows), per_statement):
-            chunk = rows[start : start + per_statement]
-            connection.execute(
-                head + ", ".join([placeholder] * len(chunk)) + tail,
-                [value for row in chunk for value in row],
-            )
+        placeholder = "(" + ", ".join("?" * len(rows[0])) + ")"
+        connection.executemany(head + placeholder + tail, rows)
 
     def _remember_row(self, row: tuple[Any, ...], before: tuple[Any, ...] | None) -> None:
         self._undo.append((row[0], before))
