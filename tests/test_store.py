@@ -53,6 +53,18 @@ async def test_many_concurrent_answers_share_few_commits(store: SQLiteStore) -> 
     assert store.commits < 1000 / 5, f"{store.commits} commits for 1000 answers"
 
 
+async def test_a_batch_of_any_size_lands_row_for_row(store: SQLiteStore) -> None:
+    """Batches are cut into statements of 128, 64, … rows: 777 records must all land, in order."""
+    writes = [store.record(answer_event(n, 1), snapshot(n, 1)) for n in range(777)]
+    assert sorted(await asyncio.gather(*writes)) == list(range(1, 778))
+    for n in (0, 127, 128, 511, 776):
+        stored = await store.load_sitting(f"e/c{n}/p")
+        assert stored is not None and stored.snapshot.last_seq == 1
+        assert [(a.seq, a.item_id) for a in stored.answers] == [(1, "item-1")]
+    report = journal.verify(read_journal(store.path), None)
+    assert report.events == 777
+
+
 async def test_a_sitting_reads_back_with_every_answer(store: SQLiteStore) -> None:
     for seq in range(1, 6):
         await store.record(answer_event(1, seq), snapshot(1, seq))
