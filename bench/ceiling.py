@@ -15,6 +15,8 @@ import logging
 import msgpack
 from aiohttp import WSMsgType, web
 
+from engine.cli import BACKLOG
+from engine.server.tuning import new_event_loop
 from engine.wire import MAX_FRAME_BYTES
 
 HEARTBEAT_S = 20.0
@@ -49,7 +51,15 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    web.run_app(create_app(), host=args.host, port=args.port, print=None, shutdown_timeout=2)
+    web.run_app(
+        create_app(),
+        host=args.host,
+        port=args.port,
+        print=None,
+        shutdown_timeout=2,
+        backlog=BACKLOG,
+        loop=new_event_loop(),  # the engine's own loop choice and backlog: the same stack
+    )
 
 
 if __name__ == "__main__":

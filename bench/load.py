@@ -35,6 +35,8 @@ import msgpack
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from engine.server.tuning import new_event_loop
+
 MAX_SERVER_FRAME = 16 * 1024 * 1024
 SETUP_CONCURRENCY = 200
 """Connections a worker opens at once while preparing (the storms themselves are not gated)."""
@@ -59,6 +61,21 @@ CHUNK_CONNECTIONS = 64
 def pack(body: dict[str, Any]) -> bytes:
     frame: bytes = msgpack.packb(body, use_bin_type=True)
     return frame
+
+
+FORM_PREFIX = msgpack.packb({"t": "form"})[1:]
+"""A `form` frame starts with its map header, then these bytes (docs/protocol.md: "t" first)."""
+
+
+def form_item_count(frame: bytes) -> int:
+    """The number of items in a `form` frame, read from its header without decoding the items."""
+    unpacker = msgpack.Unpacker(raw=False, max_buffer_size=len(frame) + 1)
+    unpacker.feed(frame)
+    for _ in range(unpacker.read_map_header()):
+        if unpacker.unpack() == "items":
+            return int(unpacker.read_array_header())
+        unpacker.skip()
+    raise RuntimeError("a form frame without items")
 
 
 def unpack(frame: bytes | str) -> dict[str, Any]:
@@ -126,7 +143,10 @@ class Sitting:
         self.token = ""
         self.candidate = ""
         self.ws: ClientConnection | None = None
-        self.items: list[tuple[str, int]] = []
+        self._items: list[tuple[str, int]] = []
+        self._form_frame: bytes | None = None
+        self.form_items = 0
+        """Items in the form received, counted from its header."""
         self.next_seq = 1
         self.next_item = 0
         self.clock: dict[str, Any] | None = None
@@ -135,6 +155,15 @@ class Sitting:
         self.reader: asyncio.Task[None] | None = None
         self.resumed: asyncio.Future[None] | None = None
         self.next_chunk = 1
+
+    @property
+    def items(self) -> list[tuple[str, int]]:
+        """(item id, option count) of the form, decoded when first answered, not on arrival:
+        a 77 KiB form decoded in the storm cost the generator as much as the server's work."""
+        if not self._items and self._form_frame is not None:
+            form = unpack(self._form_frame)
+            self._items = [(item["id"], len(item["options"])) for item in form["items"]]
+        return self._items
 
     async def sign_in(self, http: aiohttp.ClientSession) -> None:
         async with http.post(f"{self.url}/api/v1/signin", json={"code": self.code}) as response:
@@ -174,12 +203,18 @@ class Sitting:
         assert self.ws is not None
         have_form = have_clock = False
         while not (have_form and have_clock):
-            msg = unpack(await self.ws.recv(decode=False))
-            kind = msg.get("t")
-            if kind == "form":
-                self.items = [(item["id"], len(item["options"])) for item in msg["items"]]
+            frame = await self.ws.recv(decode=False)
+            assert isinstance(frame, bytes)
+            if frame.startswith(FORM_PREFIX, 1):
+                self.form_items = form_item_count(frame)
+                if self.form_items == 0:
+                    raise RuntimeError("an empty form")
+                self._form_frame, self._items = frame, []
                 have_form = True
-            elif kind == "clock":
+                continue
+            msg = unpack(frame)
+            kind = msg.get("t")
+            if kind == "clock":
                 self._take_clock(msg)
                 have_clock = True
             elif kind == "error":
@@ -232,7 +267,8 @@ class Sitting:
     async def answer(self, record: bool) -> None:
         """Send the next answer and wait for its acknowledgement."""
         assert self.ws is not None
-        item, options = self.items[self.next_item % len(self.items)]
+        items = self.items
+        item, options = items[self.next_item % len(items)]
         self.next_item += 1
         choice = (self.next_item * 7 + len(self.candidate)) % options
         seq = self.next_seq
@@ -654,7 +690,9 @@ async def main_async(spec: dict[str, Any]) -> Tally:
 def main() -> None:
     spec = json.loads(Path(sys.argv[1]).read_text(encoding="utf-8"))
     raise_file_limit()
-    tally = asyncio.run(main_async(spec))
+    # The generator runs on the same event loop as the servers it measures (uvloop if installed).
+    with asyncio.Runner(loop_factory=new_event_loop) as runner:
+        tally = runner.run(main_async(spec))
     out = Path(spec["out"])
     tmp = out.with_suffix(".tmp")
     tmp.write_text(json.dumps(tally.to_json()), encoding="utf-8")

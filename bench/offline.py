@@ -3,13 +3,19 @@
 Form assembly runs `engine.forms.assemble_forms` on a large synthetic bank, exactly as an
 operator regenerating every form of an exam would. Scoring builds a `ResponseMatrix` directly
 (a million rows through `build_matrix`'s per-candidate loop would measure Python, not the rules)
-and applies the KZ per-act rules with the `engine.scoring` primitives, in one process.
+and scores it the way the server and `examhall score` do: `SchemeRegistry.score_part`, i.e. the
+KZ plugin behind the engine's checks, from the matrix to one `PartResult` per candidate. The
+numpy core alone (the `engine.scoring` primitives to a pass/fail array) is timed beside it, and
+both are checked against `score_kz`, a computation of the rules written independently here.
 """
 
 from __future__ import annotations
 
+import gc
 import tempfile
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +25,9 @@ import numpy.typing as npt
 from bench.catalog import KZ_COUNTS, SYNTHETIC_BANK, write_synthetic
 from engine.banks import load_bank
 from engine.forms import assemble_forms
-from engine.model import Bank, Blueprint, Exam, Part, Site
+from engine.model import Blueprint, Exam, Part, Site
+from engine.plugins import SchemeRegistry, create_plugin_manager
+from engine.schemes import Outcome, PartResult
 from engine.scoring import NOT_ON_FORM, ResponseMatrix, needed_for_share, reaches_share
 
 PASS_PERCENT = 70
@@ -27,8 +35,8 @@ THRESHOLD_ACTS = ("prosecutor-office", "anti-corruption", "ethics-code")
 """As in plugins/kz_prosecutor.py: 70 % overall and in each of these three acts."""
 
 
-def _exam_and_part(bank: Bank) -> tuple[Exam, Part]:
-    part = Part("legislation", {"ru": "Закон"}, bank.id, 5400, Blueprint("act", KZ_COUNTS))
+def _exam_and_part(bank_id: str) -> tuple[Exam, Part]:
+    part = Part("legislation", {"ru": "Закон"}, bank_id, 5400, Blueprint("act", KZ_COUNTS))
     exam = Exam(
         "bench-offline",
         {"ru": "Тест"},
@@ -44,7 +52,7 @@ def bench_forms(count: int, *, bank_items: int = 10_000) -> dict[str, Any]:
     """Time `assemble_forms` for `count` candidates and check every form is different."""
     with tempfile.TemporaryDirectory(prefix="examhall-bench-bank-") as folder:
         bank = load_bank(write_synthetic(Path(folder), items=bank_items))
-    exam, part = _exam_and_part(bank)
+    exam, part = _exam_and_part(bank.id)
     secret = bytes(range(32))
     candidates = [f"{exam.id}-{n:07d}" for n in range(1, count + 1)]
     started = time.perf_counter()
@@ -95,12 +103,10 @@ def _synthetic_matrix(
 
 
 def score_kz(matrix: ResponseMatrix, total: int) -> npt.NDArray[np.bool_]:
-    """The KZ rules over the whole matrix: 70 % overall and 70 % in each threshold act.
+    """The KZ rules over the whole matrix, written apart from the engine: the reference.
 
-    Each act is summed over contiguous column slices (a bank keeps an act's items together, as
-    its files are split by topic), with one `np.take` to group the columns first when they are
-    scattered — instead of one boolean-mask copy of the matrix per act, which is what
-    `ResponseMatrix.group_counts` does (docs/performance.md).
+    70 % overall and 70 % in each threshold act; each act is summed over contiguous column
+    slices, with one `np.take` to group the columns first when they are scattered.
     """
     labels = matrix.tags["act"]
     choices, keys = matrix.choices, matrix.keys
@@ -128,10 +134,10 @@ def score_kz(matrix: ResponseMatrix, total: int) -> npt.NDArray[np.bool_]:
 
 
 def score_kz_with_group_counts(matrix: ResponseMatrix, total: int) -> npt.NDArray[np.bool_]:
-    """The same rules through `ResponseMatrix.correct` and `group_counts`, as the plugin does."""
-    correct = matrix.correct.sum(axis=1, dtype=np.int64)
-    passed = reaches_share(correct, total, PASS_PERCENT)
+    """The numpy core of the plugin: `group_counts` and `reaches_share` to a pass/fail array."""
     groups = matrix.group_counts("act")
+    correct = np.sum([right for right, _ in groups.values()], axis=0)
+    passed = reaches_share(correct, total, PASS_PERCENT)
     for act in THRESHOLD_ACTS:
         act_correct, act_items = groups[act]
         passed &= reaches_share(act_correct, act_items, PASS_PERCENT)
@@ -139,17 +145,17 @@ def score_kz_with_group_counts(matrix: ResponseMatrix, total: int) -> npt.NDArra
 
 
 def bench_group_counts(candidates: int = 1_000_000, *, seed: int = 5) -> dict[str, Any]:
-    """Time the plugin's primitives on the same matrix, and check both paths agree."""
+    """Time the numpy core on the same matrix, and check it against the reference."""
     matrix, _ = _synthetic_matrix(candidates, np.random.default_rng(seed))
     total = sum(KZ_COUNTS.values())
     started = time.perf_counter()
-    slow = score_kz_with_group_counts(matrix, total)
+    core = score_kz_with_group_counts(matrix, total)
     seconds = time.perf_counter() - started
-    fast = score_kz(matrix, total)
+    reference = score_kz(matrix, total)
     return {
         "candidates": candidates,
         "seconds": round(seconds, 3),
-        "agrees_with_bench_path": bool(np.array_equal(slow, fast)),
+        "agrees_with_bench_path": bool(np.array_equal(core, reference)),
         "needed_per_act": {
             act: needed_for_share(KZ_COUNTS[act], PASS_PERCENT) for act in THRESHOLD_ACTS
         },
@@ -157,16 +163,74 @@ def bench_group_counts(candidates: int = 1_000_000, *, seed: int = 5) -> dict[st
 
 
 def bench_scoring(candidates: int, *, seed: int = 5) -> dict[str, Any]:
+    """Score a million candidates through the engine, as a re-score does, and break it down.
+
+    `seconds` is `SchemeRegistry.score_part` from the matrix to the checked results: what
+    `examhall score` and the server run. Beside it: the plugin's own `score_part` without the
+    engine's checks, the numpy core, and the cyclic collector's share of the whole.
+    """
     rng = np.random.default_rng(seed)
     matrix, _ = _synthetic_matrix(candidates, rng)
     total = sum(KZ_COUNTS.values())
-    started = time.perf_counter()
-    passed = score_kz(matrix, total)
-    seconds = time.perf_counter() - started
+    exam, part = _exam_and_part(SYNTHETIC_BANK)
+    registry = SchemeRegistry(create_plugin_manager(entry_points=False))
+    with _collector_time() as collector_s:
+        started = time.perf_counter()
+        results = registry.score_part(exam, part, matrix)
+        seconds = time.perf_counter() - started
+    reference = score_kz(matrix, total)
+    correct = (matrix.choices == matrix.keys).sum(axis=1, dtype=np.int64)
+    agrees = _agree(results, reference, correct)
+    passed = sum(result.outcome is Outcome.PASS for result in results)
+    del results
+    gc.collect()
+    scheme = registry.for_exam(exam).scheme
+    scheme_s = _timed(lambda: scheme.score_part(exam, part, matrix))
+    gc.collect()
+    core_s = _timed(lambda: score_kz_with_group_counts(matrix, total))
     return {
         "candidates": candidates,
         "items_per_form": total,
         "bank_items": len(matrix.item_ids),
         "seconds": round(seconds, 3),
-        "passed": int(passed.sum()),
+        "collector_s": round(collector_s(), 3),
+        "scheme_only_s": round(scheme_s, 3),
+        "numpy_core_s": round(core_s, 3),
+        "passed": passed,
+        "agrees_with_reference": agrees,
     }
+
+
+def _agree(
+    results: list[PartResult], passed: npt.NDArray[np.bool_], correct: npt.NDArray[np.int64]
+) -> bool:
+    """Each result's outcome and score are the reference's."""
+    outcomes = np.fromiter((r.outcome is Outcome.PASS for r in results), bool, len(results))
+    scores = np.fromiter((r.score for r in results), np.float64, len(results))
+    return bool(np.array_equal(outcomes, passed) and np.array_equal(scores, correct))
+
+
+def _timed(call: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    call()
+    return time.perf_counter() - started
+
+
+@contextmanager
+def _collector_time() -> Iterator[Callable[[], float]]:
+    """Seconds the cyclic collector ran inside the block: a million new results make it walk
+    a growing heap again and again."""
+    total = [0.0]
+    began = [0.0]
+
+    def watch(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            began[0] = time.perf_counter()
+        else:
+            total[0] += time.perf_counter() - began[0]
+
+    gc.callbacks.append(watch)
+    try:
+        yield lambda: total[0]
+    finally:
+        gc.callbacks.remove(watch)

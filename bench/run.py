@@ -510,6 +510,8 @@ async def start_storm(plan: Plan, root: Path) -> Outcome:
             "all_delivered_s": round(max(done), 3) if done else None,
             "p50_s": percentile(done, 50),
             "server_cpu_s": round(window.server_cpu_s, 2),
+            "generator_cpu_s": round(window.generator_cpu_s, 2),
+            "machine_busy_cores": window.machine_busy_cores,
             "rss_peak_mib": round(window.rss_peak / 2**20, 1),
             "errors": errors_of(results),
         },
@@ -531,6 +533,8 @@ async def reconnect_storm(plan: Plan, root: Path) -> Outcome:
         "all_resumed_s": round(max(done), 3) if done else None,
         "p50_s": percentile(done, 50),
         "server_cpu_s": round(window.server_cpu_s, 2),
+        "generator_cpu_s": round(window.generator_cpu_s, 2),
+        "machine_busy_cores": window.machine_busy_cores,
         "errors": errors_of(results),
     }
     figures["durability"] = check_durable(server, merged(results, "acked"))
