@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Callable, Sequence
-from typing import ClassVar
+from itertools import repeat
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
+import numpy.typing as npt
 
 from engine import hookimpl
 from engine.book import ResultsBook
@@ -35,7 +37,7 @@ from engine.schemes import (
     ResultTerms,
     Scheme,
 )
-from engine.scoring import ResponseMatrix, needed_for_share, reaches_share
+from engine.scoring import ResponseMatrix, distinct_rows, needed_for_share, reaches_share
 from plugins import kz_documents
 
 PASS_PERCENT = 70
@@ -45,6 +47,7 @@ ITEMS = 120
 MINUTES = 90
 DEFAULT_TIMEZONE = "Asia/Almaty"
 NOT_PASSED = (Outcome.FAIL, Outcome.ANNULLED)
+_T = TypeVar("_T")
 
 
 class KzProsecutorScheme(Scheme):
@@ -71,51 +74,42 @@ class KzProsecutorScheme(Scheme):
         return spec.problems(exam.parts[0])
 
     def score_part(self, exam: Exam, part: Part, matrix: ResponseMatrix) -> list[PartResult]:
+        """The thresholds as arrays over all rows; texts and details once per distinct counts.
+
+        A million candidates have some 70,000 distinct (overall, per-act) counts: results with
+        equal counts share one reasons tuple and one details mapping (read-only, like every
+        `PartResult`), since writing them per row cost more than the rules themselves.
+        """
         if part.blueprint.dimension != "act" or "act" not in matrix.tags:
             raise ValueError(f"part {part.id!r} must draw its items by 'act' (KZ-7)")
-        correct = matrix.correct_counts
-        total = part.blueprint.total
-        overall_needed = needed_for_share(total, PASS_PERCENT)
-        overall_ok = reaches_share(correct, total, PASS_PERCENT)
         groups = matrix.group_counts("act")
         missing = [act for act in THRESHOLD_ACTS if act not in groups]
         if missing:
             raise ValueError(f"no items of {', '.join(missing)} on any form: KZ-7 cannot be judged")
-        act_ok = {act: reaches_share(*groups[act], PASS_PERCENT) for act in THRESHOLD_ACTS}
-        passed = overall_ok & np.logical_and.reduce([act_ok[act] for act in THRESHOLD_ACTS])
-        results = []
-        for row, candidate_id in enumerate(matrix.candidate_ids):
-            right = int(correct[row])
-            reasons = []
-            if not overall_ok[row]:
-                reasons.append(_shortfall("overall", right, total, overall_needed))
-            per_act = {}
-            for act in THRESHOLD_ACTS:
-                act_right, act_items = int(groups[act][0][row]), int(groups[act][1][row])
-                if act_items == 0:
-                    raise ValueError(f"{candidate_id}'s form has no items of {act} (KZ-7)")
-                needed = needed_for_share(act_items, PASS_PERCENT)
-                per_act[act] = {"correct": act_right, "items": act_items, "needed": needed}
-                if not act_ok[act][row]:
-                    reasons.append(_shortfall(act, act_right, act_items, needed))
-            results.append(
-                PartResult(
-                    candidate_id,
-                    part.id,
-                    float(right),
-                    float(total),
-                    Outcome.PASS if passed[row] else Outcome.FAIL,
-                    tuple(reasons),
-                    {
-                        "correct": right,
-                        "items": total,
-                        "needed": overall_needed,
-                        "percent": percent_floor(right, total),
-                        "per_act": per_act,
-                    },
-                )
+        act_right = [groups[act][0] for act in THRESHOLD_ACTS]
+        act_items = [groups[act][1] for act in THRESHOLD_ACTS]
+        without_items = np.argwhere(np.stack(act_items, axis=1) == 0)
+        if without_items.size:
+            row, act = without_items[0].tolist()
+            candidate_id = matrix.candidate_ids[row]
+            raise ValueError(f"{candidate_id}'s form has no items of {THRESHOLD_ACTS[act]} (KZ-7)")
+        correct = np.sum([right for right, _ in groups.values()], axis=0)  # every item has an act
+        kinds, kind_of_row = distinct_rows(np.stack([correct, *act_right, *act_items], axis=1))
+        score, outcome, reasons, details = (
+            _spread(column, kind_of_row) for column in _results_by_kind(part.blueprint.total, kinds)
+        )
+        return list(
+            map(
+                PartResult,
+                matrix.candidate_ids,
+                repeat(part.id),
+                score,
+                repeat(float(part.blueprint.total)),
+                outcome,
+                reasons,
+                details,
             )
-        return results
+        )
 
     def result_terms(self, exam: Exam, result: PartResult, closed_at: float) -> ResultTerms:
         """Valid one year (KZ-8); after anything but a pass, a retake one month on (KZ-9)."""
@@ -174,6 +168,65 @@ class KzProsecutorScheme(Scheme):
 
     def build_documents(self, exam: Exam, kind: str, book: ResultsBook) -> list[Document]:
         return kz_documents.certificates(exam, book, THRESHOLD_ACTS, PASS_PERCENT)
+
+
+def _results_by_kind(
+    total: int, kinds: npt.NDArray[np.int64]
+) -> tuple[list[float], list[Outcome], list[tuple[str, ...]], list[dict[str, Any]]]:
+    """Score, outcome, reasons and details of each row of (correct, act correct × 3, act items
+    × 3); per-act entries and shortfall texts recur across rows and are made once each."""
+    overall_needed = needed_for_share(total, PASS_PERCENT)
+    acts = len(THRESHOLD_ACTS)
+    reached = [reaches_share(kinds[:, 0], total, PASS_PERCENT)]
+    reached += [
+        reaches_share(kinds[:, 1 + n], kinds[:, 1 + acts + n], PASS_PERCENT) for n in range(acts)
+    ]
+    entries: dict[tuple[int, int, int], tuple[dict[str, int], str | None]] = {}
+    texts: dict[int, str | None] = {}
+    scores, outcomes, reasons, details = [], [], [], []
+    for counts, passes in zip(kinds.tolist(), np.stack(reached, axis=1).tolist(), strict=True):
+        right = counts[0]
+        if right not in texts:
+            texts[right] = (
+                None if passes[0] else _shortfall("overall", right, total, overall_needed)
+            )
+        shortfalls = [texts[right]]
+        per_act = {}
+        for n, act in enumerate(THRESHOLD_ACTS):
+            key = (n, counts[1 + n], counts[1 + acts + n])
+            entry = entries.get(key)
+            if entry is None:
+                entry = entries[key] = _act_entry(act, key[1], key[2], passes[1 + n])
+            per_act[act], text = entry
+            shortfalls.append(text)
+        scores.append(float(right))
+        outcomes.append(Outcome.PASS if all(passes) else Outcome.FAIL)
+        reasons.append(tuple(text for text in shortfalls if text is not None))
+        details.append(
+            {
+                "correct": right,
+                "items": total,
+                "needed": overall_needed,
+                "percent": percent_floor(right, total),
+                "per_act": per_act,
+            }
+        )
+    return scores, outcomes, reasons, details
+
+
+def _act_entry(
+    act: str, right: int, items: int, reached: bool
+) -> tuple[dict[str, int], str | None]:
+    """An act's details entry, and its shortfall text when the threshold is not reached."""
+    needed = needed_for_share(items, PASS_PERCENT)
+    entry = {"correct": right, "items": items, "needed": needed}
+    return entry, None if reached else _shortfall(act, right, items, needed)
+
+
+def _spread(values: Sequence[_T], index: npt.NDArray[np.intp]) -> list[_T]:
+    """values[index[row]] for every row, gathered in C (a million rows)."""
+    gathered: list[_T] = np.fromiter(values, dtype=object, count=len(values))[index].tolist()
+    return gathered
 
 
 def _shortfall(what: str, right: int, items: int, needed: int) -> str:

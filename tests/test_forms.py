@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import gc
 import itertools
 from collections import Counter
 from pathlib import Path
@@ -284,6 +285,28 @@ def test_batch_equals_single_with_mixed_option_counts(
 
 def test_batch_of_none(bank: Bank) -> None:
     assert assemble_forms(SECRET, EXAM, PART, bank, []) == []
+
+
+@pytest.mark.parametrize("state", ["collecting", "off", "frozen"])
+def test_batch_leaves_the_collector_as_it_found_it(bank: Bank, state: str) -> None:
+    """The batch pauses the collector and files its forms as old objects; it never turns the
+    collector on for a caller who had it off, nor thaws what the caller froze."""
+    was_enabled = gc.isenabled()
+    try:
+        if state == "off":
+            gc.disable()
+        if state == "frozen":
+            gc.freeze()
+        frozen_before = gc.get_freeze_count()
+        made = assemble_forms(SECRET, EXAM, PART, bank, ["c1", "c2"])
+        assert gc.isenabled() is (state != "off")
+        assert gc.get_freeze_count() == frozen_before
+        assert made == [assemble_form(SECRET, EXAM, PART, bank, c) for c in ("c1", "c2")]
+    finally:
+        if state == "frozen":
+            gc.unfreeze()
+        if was_enabled:
+            gc.enable()
 
 
 # --- refusals -----------------------------------------------------------------------------------
