@@ -34,13 +34,11 @@ candidates at once with array operations.
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import gc
 import hashlib
 import itertools
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import repeat
 from typing import TypeVar
@@ -48,6 +46,7 @@ from typing import TypeVar
 import numpy as np
 import numpy.typing as npt
 
+from engine.collector import collector_paused
 from engine.exceptions import ConfigError
 from engine.model import Bank, Exam, Form, FormItem, Item, Part
 
@@ -233,7 +232,7 @@ def assemble_forms(
     form_items = _FormItemCache(pool_items)
     exam_hasher = _exam_hasher(secret, exam.id)
     forms: list[Form] = []
-    with _collector_paused():
+    with collector_paused():
         for start in range(0, len(candidate_ids), _CHUNK):
             chunk = candidate_ids[start : start + _CHUNK]
             digests = b"".join(
@@ -250,29 +249,6 @@ def assemble_forms(
             items_by_form = form_items.tuples((form_items.first_codes[order] + ranks).T)
             forms.extend(map(Form, repeat(exam.id), chunk, repeat(part.id), items_by_form))
     return forms
-
-
-@contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Keep the cyclic collector off the forms being built, and file them as old objects.
-
-    Forms, their item tuples and form items hold no cycles and the caller keeps them, yet each
-    young collection would walk their references — 12 million for 100,000 forms, random reads
-    over every (item, permutation) of the bank — to find nothing: most of the time of a
-    10,000-item bank. `gc.freeze` + `gc.unfreeze` move them to the oldest generation without
-    a walk, so nothing is left for the next collections either. Not done when the collector
-    is off or the caller keeps frozen objects (unfreezing would release them).
-    """
-    if not gc.isenabled() or gc.get_freeze_count():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.freeze()
-        gc.unfreeze()
-        gc.enable()
 
 
 def _seed_digest(exam_hasher: hashlib._Hash, candidate_id: str, part_id: str) -> bytes:
