@@ -20,6 +20,7 @@ from engine import wire
 from engine.admission import check_admission
 from engine.detection import DetectorRegistry, Finding
 from engine.exceptions import (
+    AdmissionRefused,
     AuthError,
     CandidateError,
     ExamhallError,
@@ -221,14 +222,20 @@ class Hall:
     # -- signing in and entering a sitting ---------------------------------------------------
 
     async def sign_in(self, access_code: str) -> SignIn:
-        redemption = await self.store.redeem_code(hash_code(access_code), self.now())
+        code_hash = hash_code(access_code)
+        redemption = await self.store.redeem_code(code_hash, self.now())
         runtime = self.exams.get(redemption.exam_id)
         if runtime is None:
             raise AuthError(
                 "this access code belongs to an exam that is not running", code="bad_code"
             )
         candidate = runtime.candidates[redemption.candidate_id]
-        await self._check_admission(runtime, candidate, None)
+        try:
+            await self._check_admission(runtime, candidate, None)
+        except AdmissionRefused:
+            # Refused for now (a retake wait): the code must still work once the wait is over.
+            await self.store.release_code(code_hash)
+            raise
         token, expires_at = self.tokens.issue(
             subject=candidate.id, exam_id=runtime.exam.id, role="candidate", now=self.now()
         )

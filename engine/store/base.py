@@ -55,6 +55,10 @@ class Store(Protocol):
         """Use a one-time access code; raises AuthError if unknown or already used."""
         ...
 
+    async def release_code(self, code_hash: str) -> None:
+        """Undo `redeem_code`: its holder was refused admission and may come back later."""
+        ...
+
     async def unused_codes(self, exam_id: str) -> set[str]:
         """Candidate ids whose access code is still unused (for the demo roster)."""
         ...

@@ -512,6 +512,16 @@ class SQLiteStore:
 
         return await self.run(job)
 
+    async def release_code(self, code_hash: str) -> None:
+        """Make a redeemed code usable again (its holder was refused admission)."""
+
+        def job(connection: sqlite3.Connection) -> None:
+            connection.execute(
+                "UPDATE candidates SET code_used_at = NULL WHERE code_hash = ?", (code_hash,)
+            )
+
+        await self.run(job)
+
     async def unused_codes(self, exam_id: str) -> set[str]:
         def job(connection: sqlite3.Connection) -> set[str]:
             rows = connection.execute(

@@ -80,6 +80,10 @@ async def test_a_failed_candidate_is_refused_a_new_sitting_for_a_month(
         await sign_in(second.url, code)
     assert refused.value.code == "not_admitted"
     assert "retake" in refused.value.message or "month" in refused.value.message
+    with pytest.raises(ClientError) as again:
+        await sign_in(second.url, code)
+    assert again.value.code == "not_admitted", "a refusal leaves the access code unused"
+    assert await second.hall.store.unused_codes("t-again") == {"again-1"}
 
 
 async def test_the_candidate_acknowledges_and_a_proctor_countersigns(running: Running) -> None:
