@@ -44,6 +44,11 @@ ACK_TIMEOUT_S = 30.0
 LEVELS_INTERVAL_MS = 100
 LEVELS_PER_FRAME = 50
 """Exam day: every sitting reports 5 s of audio levels every 5 s (docs/protocol.md 6.2)."""
+ROOM_LEVEL, ROOM_JITTER = 0.012, 0.002
+"""A quiet room's microphone loudness (0..1 RMS) and its spread, as a page reports it."""
+SPEECH_SHARE = 0.01
+"""Levels frames with 2.5 s of speech in them: what the talk detector should flag (1 in 100;
+uniform noise reaching the detector's floor made it flag one frame in ten)."""
 CHUNK_PERIOD_S = 10.0
 """Exam day: every sitting uploads one A/V chunk every 10 s (docs/protocol.md 6.3), as the
 candidate page's MediaRecorder does (clients/web/js/media.js CHUNK_EVERY_MS); uploads of one
@@ -296,7 +301,13 @@ class Sitting:
     async def send_levels(self, rng: random.Random) -> None:
         """A few seconds of microphone loudness, as the page sends for the talk detector."""
         assert self.ws is not None
-        values = [round(rng.uniform(0.0, 0.05), 4) for _ in range(LEVELS_PER_FRAME)]
+        values = [
+            round(max(0.0, rng.gauss(ROOM_LEVEL, ROOM_JITTER)), 4) for _ in range(LEVELS_PER_FRAME)
+        ]
+        if rng.random() < SPEECH_SHARE:  # now and then someone speaks for 2.5 s
+            first = rng.randrange(LEVELS_PER_FRAME // 2)
+            for i in range(first, first + LEVELS_PER_FRAME // 2):
+                values[i] = round(rng.uniform(0.15, 0.3), 4)
         start = time.time() - LEVELS_PER_FRAME * LEVELS_INTERVAL_MS / 1000
         body = {"t": "levels", "start": start, "interval_ms": LEVELS_INTERVAL_MS, "values": values}
         await self.ws.send(pack(body))
