@@ -29,7 +29,7 @@ from engine.exceptions import (
     TooLate,
 )
 from engine.fixation import MediaRecord
-from engine.forms import assemble_form
+from engine.forms import assemble_form, assemble_forms
 from engine.issuing import issue_on_close
 from engine.model import Admission, Bank, Candidate, Exam, Form, Part, Staff
 from engine.plugins import SchemeRegistry
@@ -50,6 +50,9 @@ SILENCE_S = 30.0
 """No frame for this long from a connected, running candidate is a heartbeat gap."""
 MEDIA_STALL_S = 30.0
 """No recording for this long, once recording began, is a media gap."""
+
+FORM_BATCH = 256
+"""Forms assembled together when a sitting of the batch is first taken up."""
 
 TICK_SLICE = 250
 """Clocks sent between two yields to the loop during a tick (about 5 ms of sends)."""
@@ -72,9 +75,35 @@ class ExamRuntime:
     candidates: Mapping[str, Candidate]
     secret: bytes
     staff: Mapping[str, Staff] = field(default_factory=dict)
+    _batches_made: set[tuple[str, int]] = field(default_factory=set, repr=False)
+    _waiting_forms: dict[tuple[str, str], Form] = field(default_factory=dict, repr=False)
+    _roster: list[str] = field(default_factory=list, repr=False)
+    _roster_index: dict[str, int] = field(default_factory=dict, repr=False)
 
     def form(self, candidate_id: str, part: Part) -> Form:
-        return assemble_form(self.secret, self.exam, part, self.banks[part.id], candidate_id)
+        """The candidate's form, made together with those of the next candidates on the roster.
+
+        One form alone costs about 300 µs; a batch of 256 about 80 µs each. A room starting at
+        once asks for forms in roster order, so the batch's other forms are soon taken.
+        """
+        form = self._waiting_forms.pop((part.id, candidate_id), None)
+        if form is not None:
+            return form
+        bank = self.banks[part.id]
+        if not self._roster:
+            self._roster = list(self.candidates)
+            self._roster_index = {candidate: i for i, candidate in enumerate(self._roster)}
+        index = self._roster_index.get(candidate_id)
+        batch = (part.id, -1 if index is None else index // FORM_BATCH)
+        if index is None or batch in self._batches_made:
+            return assemble_form(self.secret, self.exam, part, bank, candidate_id)
+        self._batches_made.add(batch)
+        start = batch[1] * FORM_BATCH
+        ids = self._roster[start : start + FORM_BATCH]
+        forms = assemble_forms(self.secret, self.exam, part, bank, ids)
+        made = zip(ids, forms, strict=True)
+        self._waiting_forms.update(((part.id, other), form) for other, form in made)
+        return self._waiting_forms.pop((part.id, candidate_id))
 
 
 @dataclass(eq=False)
