@@ -150,8 +150,6 @@ class Sitting:
         self.ws: ClientConnection | None = None
         self._items: list[tuple[str, int]] = []
         self._form_frame: bytes | None = None
-        self.form_items = 0
-        """Items in the form received, counted from its header."""
         self.next_seq = 1
         self.next_item = 0
         self.clock: dict[str, Any] | None = None
@@ -211,8 +209,7 @@ class Sitting:
             frame = await self.ws.recv(decode=False)
             assert isinstance(frame, bytes)
             if frame.startswith(FORM_PREFIX, 1):
-                self.form_items = form_item_count(frame)
-                if self.form_items == 0:
+                if form_item_count(frame) == 0:
                     raise RuntimeError("an empty form")
                 self._form_frame, self._items = frame, []
                 have_form = True

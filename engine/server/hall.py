@@ -77,8 +77,10 @@ class ExamRuntime:
     staff: Mapping[str, Staff] = field(default_factory=dict)
     _batches_made: set[tuple[str, int]] = field(default_factory=set, repr=False)
     _waiting_forms: dict[tuple[str, str], Form] = field(default_factory=dict, repr=False)
-    _roster: list[str] = field(default_factory=list, repr=False)
-    _roster_index: dict[str, int] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        self._roster = list(self.candidates)
+        self._roster_index = {candidate: i for i, candidate in enumerate(self._roster)}
 
     def form(self, candidate_id: str, part: Part) -> Form:
         """The candidate's form, made together with those of the next candidates on the roster.
@@ -90,12 +92,9 @@ class ExamRuntime:
         if form is not None:
             return form
         bank = self.banks[part.id]
-        if not self._roster:
-            self._roster = list(self.candidates)
-            self._roster_index = {candidate: i for i, candidate in enumerate(self._roster)}
         index = self._roster_index.get(candidate_id)
-        batch = (part.id, -1 if index is None else index // FORM_BATCH)
-        if index is None or batch in self._batches_made:
+        batch = None if index is None else (part.id, index // FORM_BATCH)
+        if batch is None or batch in self._batches_made:
             return assemble_form(self.secret, self.exam, part, bank, candidate_id)
         self._batches_made.add(batch)
         start = batch[1] * FORM_BATCH
