@@ -35,6 +35,7 @@ import msgpack
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from engine.latency import LoopLag
 from engine.server.tuning import new_event_loop
 
 MAX_SERVER_FRAME = 16 * 1024 * 1024
@@ -115,6 +116,9 @@ class Tally:
     """(candidate id, seq, SHA-256, size) of every acknowledged media chunk."""
     chunk_latencies_ms: list[float] = field(default_factory=list)
     """From issuing the upload (a pooled connection may be awaited) to its 200 reply."""
+    loop_lag: LoopLag = field(default_factory=lambda: LoopLag(period_s=0.02, window_s=3600))
+    """This worker's own loop lag after the go: a late wake-up here delays what it timestamps
+    (acks, clocks) without the server being slow."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -132,6 +136,7 @@ class Tally:
             "chunks_failed": self.chunks_failed,
             "chunks_acked": self.chunks_acked,
             "chunk_latencies_ms": [round(x, 3) for x in self.chunk_latencies_ms],
+            "loop_lag_ms": self.loop_lag.summary_ms(),
             "cpu_s": sum(resource.getrusage(resource.RUSAGE_SELF)[:2]),
         }
 
@@ -469,7 +474,7 @@ async def watch(spec: dict[str, Any], tally: Tally) -> None:
         await asyncio.gather(*(gated(gate, w.sign_in(http)) for w in watchers))
     await asyncio.gather(*(gated(gate, w.open()) for w in watchers))
     say("ready")
-    start_at = await wait_for_go()
+    start_at = await wait_for_go(tally)
     for watcher in watchers:
         watcher.measure_from = start_at
     await asyncio.sleep(max(0.0, start_at + spec["duration_s"] - time.time()))
@@ -643,13 +648,21 @@ def raise_file_limit() -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
-async def wait_for_go() -> float:
-    """Block until the orchestrator writes ``go START_AT``; returns START_AT."""
+async def wait_for_go(tally: Tally) -> float:
+    """Block until the orchestrator writes ``go START_AT``; returns START_AT.
+
+    From then on the worker's own loop lag is sampled (the task ends with the process).
+    """
     line = await asyncio.to_thread(sys.stdin.readline)
     word, _, value = line.strip().partition(" ")
     if word != "go":
         raise SystemExit(f"expected 'go START_AT', got {line!r}")
+    _LAG_TASKS.add(asyncio.get_running_loop().create_task(tally.loop_lag.run()))
     return float(value)
+
+
+_LAG_TASKS: set[asyncio.Task[None]] = set()
+"""Keeps the lag sleepers referenced while they run."""
 
 
 def say(word: str) -> None:
@@ -664,7 +677,7 @@ async def main_async(spec: dict[str, Any]) -> Tally:
         gate = asyncio.Semaphore(SETUP_CONCURRENCY)
         await asyncio.gather(*(gated(gate, e.open()) for e in echoes))
         say("ready")
-        start_at = await wait_for_go()
+        start_at = await wait_for_go(tally)
         await asyncio.sleep(max(0.0, start_at - time.time()))
         run = closed_loop if mode == "echo-closed" else paced
         await run(spec, tally, echoes, start_at)
@@ -672,7 +685,7 @@ async def main_async(spec: dict[str, Any]) -> Tally:
     elif mode in ("closed-loop", "exam-day"):
         sittings = await prepare_sittings(spec, tally, connect_now=True, start_now=True)
         say("ready")
-        start_at = await wait_for_go()
+        start_at = await wait_for_go(tally)
         await asyncio.sleep(max(0.0, start_at - time.time()))
         run = closed_loop if mode == "closed-loop" else paced
         await run(spec, tally, sittings, start_at)
@@ -681,14 +694,14 @@ async def main_async(spec: dict[str, Any]) -> Tally:
         await watch(spec, tally)
     elif mode == "start-storm":
         say("ready")
-        await start_storm(spec, tally, await wait_for_go())
+        await start_storm(spec, tally, await wait_for_go(tally))
     elif mode == "reconnect-storm":
         sittings = await prepare_sittings(spec, tally, connect_now=True, start_now=True)
         for sitting in sittings:  # a little history to resume
             for _ in range(spec.get("answers_before", 3)):
                 await sitting.answer(record=False)
         say("ready")
-        await reconnect_storm(spec, tally, sittings, await wait_for_go())
+        await reconnect_storm(spec, tally, sittings, await wait_for_go(tally))
         await asyncio.gather(*(s.close() for s in sittings), return_exceptions=True)
     else:
         raise SystemExit(f"unknown mode {mode!r}")

@@ -24,6 +24,7 @@ import sqlite3
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -346,6 +347,20 @@ def ack_figures(results: list[dict[str, Any]], window: Window, window_s: float) 
             round(window.server_cpu_s / len(latencies) * 1e6, 1) if latencies else None
         ),
         "errors": errors_of(results),
+        "generator_lag_p99_ms": max(
+            (r["loop_lag_ms"]["p99"] for r in results if "loop_lag_ms" in r), default=None
+        ),
+    }
+
+
+def server_health(server: Server) -> dict[str, Any]:
+    """The engine's own view at the end of a window: its loop lag and store commit times."""
+    with urllib.request.urlopen(f"{server.url}/api/v1/health", timeout=30) as response:
+        health = json.load(response)
+    return {
+        "server_loop_lag_ms": health["loop_lag_ms"],
+        "store_commit_ms": health["store"]["recent_commit_ms"],
+        "collector_pauses_ms": health.get("collector"),
     }
 
 
@@ -423,9 +438,10 @@ async def engine_closed(plan: Plan, root: Path) -> Outcome:
         results, window = await drive(
             server, "closed-loop", shares, server.root, window_s=plan.closed_s + plan.warmup_s
         )
+        health = server_health(server)
     finally:
         server.stop()
-    figures = {"sittings": count} | ack_figures(results, window, plan.closed_s)
+    figures = {"sittings": count} | ack_figures(results, window, plan.closed_s) | health
     figures["durability"] = check_durable(server, merged(results, "acked"))
     return Outcome("engine closed loop", figures)
 
@@ -458,9 +474,10 @@ async def exam_day(plan: Plan, root: Path, sittings: int, *, watched: bool = Fal
         results, window = await drive(
             server, "exam-day", shares, server.root, window_s=plan.exam_day_s
         )
+        health = server_health(server)
     finally:
         server.stop()
-    figures = {"sittings": sittings} | ack_figures(results, window, plan.exam_day_s)
+    figures = {"sittings": sittings} | ack_figures(results, window, plan.exam_day_s) | health
     errors = merged(results, "clock_errors_ms")
     figures["clock_error_p99_ms"] = percentile([abs(e) for e in errors], 99)
     figures["clock_error_p50_ms"] = percentile([abs(e) for e in errors], 50)
@@ -593,6 +610,7 @@ def summary_rows(outcomes: dict[str, Outcome], plan: Plan) -> list[tuple[str, st
             )
         )
         rows.append(("closed loop, lost", "0", _lost(e), ""))
+        rows.append(("closed loop, " + _stalls_label(), "", _stalls(e), ""))
     for size in plan.exam_day_sizes:
         day = outcomes.get(f"exam day {size}")
         if day is None:
@@ -611,6 +629,7 @@ def summary_rows(outcomes: dict[str, Outcome], plan: Plan) -> list[tuple[str, st
             )
         )
         rows.append((f"exam day {size}: acks/s", "", f"{d['acks_per_s']}", ""))
+        rows.append((f"exam day {size}: " + _stalls_label(), "", _stalls(d), ""))
         rows.append(
             (
                 f"exam day {size}: clock error p99 ms",
@@ -742,6 +761,23 @@ def summary_rows(outcomes: dict[str, Outcome], plan: Plan) -> list[tuple[str, st
 
 def _pair(figures: dict[str, Any]) -> str:
     return f"{figures['ack_p50_ms']} / {figures['ack_p99_ms']}"
+
+
+def _stalls_label() -> str:
+    return "p99 ms of server loop lag / store commit / generator loop lag"
+
+
+def _stalls(figures: dict[str, Any]) -> str:
+    """Where the waits were: the engine's loop, its group commits, or the generator."""
+    lag, commit = figures.get("server_loop_lag_ms"), figures.get("store_commit_ms")
+    return " / ".join(
+        "–" if value is None else f"{value}"
+        for value in (
+            lag["p99"] if lag else None,
+            commit["p99"] if commit else None,
+            figures.get("generator_lag_p99_ms"),
+        )
+    )
 
 
 def _lost(figures: dict[str, Any]) -> str:

@@ -152,7 +152,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from engine.server import tuning
+    from engine.latency import CollectorPauses
+    from engine.server import keys, tuning
     from engine.server.app import create_app
     from engine.server.config import ServerConfig
 
@@ -172,7 +173,10 @@ def _serve(args: argparse.Namespace) -> int:
             flush=True,
         )
     app = create_app(config)
+    app[keys.COLLECTOR] = CollectorPauses()
     app.on_startup.append(tuning.settle_collector)  # after the exams are loaded
+    app.cleanup_ctx.append(tuning.tend_collector)
+    tuning.share_gil()
     web.run_app(
         app,
         host=args.host,

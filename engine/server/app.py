@@ -17,6 +17,7 @@ from engine.banks import load_banks
 from engine.detection import DetectorRegistry
 from engine.exams import ExamSetup, load_exams
 from engine.fixation import MAX_CHUNK_BYTES
+from engine.latency import LoopLag
 from engine.model import Candidate
 from engine.offline import hold_data_dir
 from engine.plugins import SchemeRegistry, create_plugin_manager
@@ -39,6 +40,7 @@ def create_app(config: ServerConfig, *, schemes: SchemeRegistry | None = None) -
     app = web.Application(client_max_size=MAX_CHUNK_BYTES + 64 * 1024)
     app[keys.CONFIG] = config
     app[keys.SOCKETS] = weakref.WeakSet()
+    app[keys.LOOP_LAG] = LoopLag()
     app.cleanup_ctx.append(_store_and_hall(schemes))
     app.cleanup_ctx.append(_background)
     app.on_shutdown.append(_close_sockets)
@@ -180,7 +182,7 @@ def _append_codes(path: Path, candidates: list[Candidate], codes: dict[str, str]
 
 
 async def _background(app: web.Application) -> AsyncIterator[None]:
-    """The clock ticks, the proctors' feed, and media retention, as three long-lived tasks."""
+    """The clock ticks, the proctors' feed, the loop-lag sleeper and media retention."""
     hall = app[keys.HALL]
     config = app[keys.CONFIG]
 
@@ -207,6 +209,7 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
     tasks = [
         asyncio.create_task(ticks()),
         asyncio.create_task(hall.board.run(config.feed_interval_s)),
+        asyncio.create_task(app[keys.LOOP_LAG].run()),
     ]
     if config.media_retention_days is not None:
         tasks.append(asyncio.create_task(retention()))

@@ -6,6 +6,7 @@ import weakref
 
 from aiohttp import web
 
+from engine.latency import CollectorPauses, LoopLag
 from engine.server.config import ServerConfig
 from engine.server.hall import Hall
 from engine.store.base import Store
@@ -14,3 +15,6 @@ CONFIG = web.AppKey("config", ServerConfig)
 STORE = web.AppKey("store", Store)
 HALL = web.AppKey("hall", Hall)
 SOCKETS = web.AppKey("sockets", weakref.WeakSet[web.WebSocketResponse])
+LOOP_LAG = web.AppKey("loop_lag", LoopLag)
+COLLECTOR = web.AppKey("collector", CollectorPauses)
+"""Set by `examhall serve` only: the collector hook is process-wide."""

@@ -77,6 +77,7 @@ def _exam_info(exam: Any) -> dict[str, Any]:
 @routes.get("/api/v1/health")
 async def health(request: web.Request) -> web.Response:
     hall = request.app[keys.HALL]
+    pauses = request.app.get(keys.COLLECTOR)
     return web.json_response(
         {
             "ok": True,
@@ -84,7 +85,10 @@ async def health(request: web.Request) -> web.Response:
             "live_sittings": len(hall.live),
             "connected": sum(1 for live in hall.live.values() if live.link is not None),
             "sockets": len(request.app[keys.SOCKETS]),
+            "loop_lag_ms": request.app[keys.LOOP_LAG].summary_ms(),
+            "store": request.app[keys.STORE].stats(),
         }
+        | ({"collector": pauses.summary_ms()} if pauses is not None else {})
     )
 
 

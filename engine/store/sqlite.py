@@ -32,6 +32,7 @@ import secrets
 import sqlite3
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +40,7 @@ from typing import Any, TypeVar
 
 from engine import journal
 from engine.exceptions import AuthError, StoreError
+from engine.latency import percentiles_ms
 from engine.model import Candidate
 from engine.sitting import AnswerRecord, SittingEvent, Snapshot, State
 from engine.store.base import Redemption, StoredSitting
@@ -141,6 +143,8 @@ class SQLiteStore:
     """journal.head is rewritten at most this often (and when the queue goes idle, and on
     close): it may lag the database, and a file replace per group commit cost the writer."""
 
+    RECENT_COMMITS = 1000
+
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir
         self.path = data_dir / self.FILE_NAME
@@ -151,6 +155,8 @@ class SQLiteStore:
         self._head_written_at = 0.0
         self.commits = 0
         self.jobs_committed = 0
+        self._commit_s: deque[float] = deque(maxlen=self.RECENT_COMMITS)
+        """How long the recent batches took, first statement to durable commit."""
         self._rows: dict[str, tuple[Any, ...]] = {}
         """The sittings row as last written, per sitting not yet closed (writer thread only)."""
         self._undo: list[tuple[str, tuple[Any, ...] | None]] = []
@@ -221,6 +227,7 @@ class SQLiteStore:
         self._head_written_at = time.monotonic()
 
     def _commit_batch(self, connection: sqlite3.Connection, batch: list[_Pending]) -> None:
+        began = time.perf_counter()
         head_before = self._head
         self._undo.clear()
         outcomes: list[tuple[bool, Any]] = []
@@ -260,6 +267,7 @@ class SQLiteStore:
             return
         self.commits += 1
         self.jobs_committed += len(batch)
+        self._commit_s.append(time.perf_counter() - began)
         if self._head_stale() and time.monotonic() - self._head_written_at >= self.HEAD_LAG_S:
             self._write_head()
         self._resolve(
@@ -441,6 +449,13 @@ class SQLiteStore:
         return entry.seq
 
     # -- the interface -----------------------------------------------------------------------
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "commits": self.commits,
+            "jobs": self.jobs_committed,
+            "recent_commit_ms": percentiles_ms(list(self._commit_s)),
+        }
 
     async def server_secret(self) -> bytes:
         def job(connection: sqlite3.Connection) -> bytes:

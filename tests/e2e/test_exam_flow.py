@@ -6,6 +6,7 @@ import asyncio
 import sqlite3
 import time
 
+import aiohttp
 import msgpack
 from websockets.asyncio.client import connect
 
@@ -150,3 +151,22 @@ async def test_access_codes_work_once(running: Running) -> None:
         raise AssertionError("an unknown code must be refused")
     except ClientError as refused:
         assert refused.code == "bad_code"
+
+
+async def test_health_reports_the_loops_lag_and_the_stores_commits(running: Running) -> None:
+    client, _ = await running.candidate()
+    form = await client.start("kk")
+    for item in form.items[:3]:
+        await client.answer(item.id, 1)
+    await asyncio.sleep(0.2)  # a few wake-ups of the lag sleeper
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(f"{running.url}/api/v1/health") as response,
+    ):
+        health = await response.json()
+    assert health["loop_lag_ms"]["samples"] >= 1
+    assert 0 <= health["loop_lag_ms"]["p50"] <= health["loop_lag_ms"]["max"]
+    store = health["store"]
+    assert store["commits"] >= 2 and store["jobs"] >= store["commits"]
+    assert store["recent_commit_ms"]["samples"] == min(store["commits"], SQLiteStore.RECENT_COMMITS)
+    assert store["recent_commit_ms"]["max"] > 0

@@ -1,0 +1,96 @@
+"""Recent delays as percentiles, and how late the event loop runs what is due.
+
+`LoopLag` asks to wake every `period_s` and records how late it woke: the delay every answer and
+clock waits on top of its own work; `CollectorPauses` times the garbage collector's stops.
+`/api/v1/health` reports them and the store's recent commits, so an operator sees a stalled
+loop before candidates report a slow page, and the benchmark can tell server stalls from its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+import time
+from collections import deque
+
+import numpy as np
+
+log = logging.getLogger("examhall.latency")
+
+
+class LoopLag:
+    """Recent wake-up delays of the running loop, in seconds."""
+
+    def __init__(self, period_s: float = 0.05, window_s: float = 60.0) -> None:
+        self.period_s = period_s
+        self._lags: deque[float] = deque(maxlen=max(1, round(window_s / period_s)))
+
+    async def run(self) -> None:
+        while True:
+            asked_at = time.perf_counter()
+            await asyncio.sleep(self.period_s)
+            self._lags.append(max(0.0, time.perf_counter() - asked_at - self.period_s))
+
+    def summary_ms(self) -> dict[str, float]:
+        """p50, p99 and max of the recent lags in milliseconds (zeros before the first)."""
+        return percentiles_ms(self._lags)
+
+
+def percentiles_ms(seconds: deque[float] | list[float]) -> dict[str, float]:
+    """p50 / p99 / max of durations in seconds, as rounded milliseconds."""
+    if not seconds:
+        return {"p50": 0.0, "p99": 0.0, "max": 0.0, "samples": 0}
+    values = np.fromiter(seconds, dtype=float) * 1000
+    p50, p99 = np.percentile(values, [50, 99])
+    return {
+        "p50": round(float(p50), 2),
+        "p99": round(float(p99), 2),
+        "max": round(float(values.max()), 2),
+        "samples": int(values.size),
+    }
+
+
+class CollectorPauses:
+    """How long the cyclic garbage collector stopped the process, per generation.
+
+    A full collection walks every tracked object; at 10,000 sittings that is millions, and the
+    loop stands still meanwhile. Installed by `examhall serve` (it hooks the whole process);
+    pauses of `warn_s` or more are logged as they happen.
+    """
+
+    def __init__(self, warn_s: float = 0.1, recent: int = 100) -> None:
+        self.warn_s = warn_s
+        self.counts = [0, 0, 0]
+        self._pauses: tuple[deque[float], ...] = tuple(deque(maxlen=recent) for _ in range(3))
+        self._started_at = 0.0
+
+    def install(self) -> None:
+        gc.callbacks.append(self._on_collection)
+
+    def uninstall(self) -> None:
+        gc.callbacks.remove(self._on_collection)
+
+    def _on_collection(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started_at = time.perf_counter()
+            return
+        generation = info["generation"]
+        pause = time.perf_counter() - self._started_at
+        self.counts[generation] += 1
+        self._pauses[generation].append(pause)
+        if pause >= self.warn_s:
+            log.warning(
+                "collector: generation %d took %.0f ms (%d collected)",
+                generation,
+                pause * 1000,
+                info["collected"],
+            )
+
+    def summary_ms(self) -> dict[str, dict[str, float]]:
+        """Per generation: collections so far and percentiles of the recent pauses."""
+        return {
+            f"gen{generation}": {"collections": self.counts[generation]}
+            | percentiles_ms(self._pauses[generation])
+            for generation in range(3)
+        }

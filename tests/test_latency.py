@@ -1,0 +1,49 @@
+"""The loop-lag sleeper and the percentile summary the health endpoint serves."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import time
+
+import pytest
+
+from engine.latency import CollectorPauses, LoopLag, percentiles_ms
+
+
+def test_percentiles_are_in_milliseconds_over_what_was_given() -> None:
+    summary = percentiles_ms([0.001 * n for n in range(1, 101)])
+    assert summary == {"p50": 50.5, "p99": 99.01, "max": 100.0, "samples": 100}
+    assert percentiles_ms([]) == {"p50": 0.0, "p99": 0.0, "max": 0.0, "samples": 0}
+
+
+async def test_a_blocked_loop_shows_as_lag() -> None:
+    lag = LoopLag(period_s=0.01, window_s=10)
+    sleeper = asyncio.create_task(lag.run())
+    await asyncio.sleep(0.05)
+    time.sleep(0.2)  # the loop is held: the sleeper wakes at least this late
+    await asyncio.sleep(0.05)
+    sleeper.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await sleeper
+    summary = lag.summary_ms()
+    assert summary["max"] >= 150
+    assert summary["p50"] < summary["max"]
+
+
+def test_collector_pauses_are_counted_per_generation_and_long_ones_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    pauses = CollectorPauses(warn_s=0.0)  # every pause counts as long here
+    pauses.install()
+    try:
+        gc.collect(2)
+        gc.collect(0)
+    finally:
+        pauses.uninstall()
+    gc.collect(2)  # after uninstalling: not counted
+    summary = pauses.summary_ms()
+    assert summary["gen2"]["collections"] == 1 and summary["gen2"]["samples"] == 1
+    assert summary["gen0"]["collections"] >= 1
+    assert summary["gen2"]["max"] > 0
+    assert any("generation 2 took" in record.getMessage() for record in caplog.records)
