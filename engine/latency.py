@@ -22,15 +22,22 @@ log = logging.getLogger("examhall.latency")
 class LoopLag:
     """Recent wake-up delays of the running loop, in seconds."""
 
-    def __init__(self, period_s: float = 0.05, window_s: float = 60.0) -> None:
+    def __init__(
+        self, period_s: float = 0.05, window_s: float = 60.0, warn_s: float | None = None
+    ) -> None:
         self.period_s = period_s
+        self.warn_s = warn_s
+        """Lags of this many seconds or more are logged as they happen (None: never)."""
         self._lags: deque[float] = deque(maxlen=max(1, round(window_s / period_s)))
 
     async def run(self) -> None:
         while True:
             asked_at = time.perf_counter()
             await asyncio.sleep(self.period_s)
-            self._lags.append(max(0.0, time.perf_counter() - asked_at - self.period_s))
+            lag = max(0.0, time.perf_counter() - asked_at - self.period_s)
+            self._lags.append(lag)
+            if self.warn_s is not None and lag >= self.warn_s:
+                log.warning("event loop: woke %.0f ms late", lag * 1000)
 
     def summary_ms(self) -> dict[str, float]:
         """p50, p99 and max of the recent lags in milliseconds (zeros before the first)."""

@@ -1,29 +1,78 @@
-"""The serving process's collector rhythm: survivors of a full collection are frozen."""
+"""The serving process's collector: automatic collection off, collections on a schedule."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import gc
-
-from aiohttp import web
+import weakref
+from collections.abc import Callable, Iterator
 
 from engine.server import tuning
 
 
-async def test_what_survives_a_full_collection_is_frozen_until_the_tending_stops() -> None:
-    gc.unfreeze()
-    app = web.Application()
-    tending = tuning.tend_collector(app)
-    await anext(tending)
+class _Cycle:
+    """An object in a reference cycle with itself: only the collector frees it."""
+
+    def __init__(self) -> None:
+        self.me = self
+
+
+@contextlib.contextmanager
+def _collector_restored() -> Iterator[None]:
     try:
-        survivors = [[n] for n in range(1000)]  # tracked objects made after the start
-        assert gc.get_freeze_count() == 0
-        gc.collect()
-        frozen = gc.get_freeze_count()
-        assert frozen >= len(survivors)
-        gc.collect(0)  # a young collection freezes nothing more
-        assert gc.get_freeze_count() <= frozen
+        yield
     finally:
-        await anext(tending, None)
         gc.unfreeze()
-    gc.collect()
-    assert gc.get_freeze_count() == 0  # the hook is gone with the tending
+        gc.enable()
+        gc.collect()
+
+
+async def _until(condition: Callable[[], bool], timeout_s: float = 5.0) -> None:
+    async with asyncio.timeout(timeout_s):
+        while not condition():
+            await asyncio.sleep(0.02)
+
+
+async def test_many_new_objects_bring_a_collection_that_frees_cycles_and_freezes_the_rest() -> None:
+    with _collector_restored():
+        gc.collect()
+        gc.disable()
+        schedule = asyncio.create_task(
+            tuning.collect_on_schedule(
+                every_s=3600, after_allocations=20_000, thaw_every_s=3600, check_every_s=0.01
+            )
+        )
+        try:
+            kept = [[n] for n in range(30_000)]  # more than `after_allocations`, kept alive
+            cycles = [weakref.ref(_Cycle()) for _ in range(1000)]  # garbage only gc frees
+            assert all(ref() is not None for ref in cycles)
+            await _until(lambda: gc.get_freeze_count() >= len(kept))
+            assert all(ref() is None for ref in cycles)
+            assert gc.get_count()[0] < 1000
+        finally:
+            schedule.cancel()
+            await asyncio.gather(schedule, return_exceptions=True)
+
+
+async def test_the_thaw_frees_cycles_that_died_frozen() -> None:
+    with _collector_restored():
+        gc.collect()
+        gc.disable()
+        held = [_Cycle() for _ in range(100)]
+        cycles = [weakref.ref(cycle) for cycle in held]
+        gc.freeze()  # frozen while alive
+        del held  # now garbage among frozen objects: no collection sees it before a thaw
+        gc.collect()
+        assert all(ref() is not None for ref in cycles)
+        schedule = asyncio.create_task(
+            tuning.collect_on_schedule(
+                every_s=0.05, after_allocations=10**9, thaw_every_s=0.05, check_every_s=0.01
+            )
+        )
+        try:
+            await asyncio.sleep(0.3)
+        finally:
+            schedule.cancel()
+            await asyncio.gather(schedule, return_exceptions=True)
+        assert all(ref() is None for ref in cycles)

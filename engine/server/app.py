@@ -40,7 +40,7 @@ def create_app(config: ServerConfig, *, schemes: SchemeRegistry | None = None) -
     app = web.Application(client_max_size=MAX_CHUNK_BYTES + 64 * 1024)
     app[keys.CONFIG] = config
     app[keys.SOCKETS] = weakref.WeakSet()
-    app[keys.LOOP_LAG] = LoopLag()
+    app[keys.LOOP_LAG] = LoopLag(warn_s=0.2)
     app.cleanup_ctx.append(_store_and_hall(schemes))
     app.cleanup_ctx.append(_background)
     app.on_shutdown.append(_close_sockets)

@@ -1,5 +1,5 @@
 """Process-wide settings of a serving node: which event loop, how threads share the GIL, and
-how the collector runs.
+when the garbage collector runs.
 
 They live here, applied by `examhall serve`, and not in `create_app`, because they change the
 whole process: tests build many apps in one interpreter and must not inherit them.
@@ -12,6 +12,7 @@ import gc
 import importlib.util
 import logging
 import sys
+import time
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -28,16 +29,18 @@ default is 5 ms). The writer gives the GIL up around every SQLite statement and 
 this long to get it back, several times per group commit: at 10,000 sittings the recent
 commits' p99 was 83 and 56 ms at 5 ms, 42 and 44 ms at 1 ms (docs/performance.md)."""
 
-THAW_EVERY_S = 900.0
-"""How often everything frozen is walked again, so cycles that died frozen are freed."""
+COLLECT_EVERY_S = 300.0
+"""How often `tend_collector` collects while serving (automatic collection is off).
 
-COLLECTOR_THRESHOLD = (5_000, 20, 10)
-"""Young collections every 5,000 net allocations instead of 700.
-
-The count is allocations minus deallocations, so the young generation holds far more than
-it: every answer replaces an old snapshot with a young one, and each socket's pending read is
-young. At 50,000 a young collection walked several hundred thousand objects (190 ms).
-"""
+Every collection walks each socket's in-flight objects (a pending read is a dozen of them),
+which are never old enough to freeze: at 10,000 sittings 0.2–0.3 s whether it runs every 10 s
+or every minute, so it runs seldom. Steady serving makes almost no cyclic garbage (none found
+in a minute of exam day), so memory does not grow meanwhile."""
+COLLECT_AFTER_ALLOCATIONS = 1_000_000
+"""…or sooner, once this many more objects were made than freed since the last collection."""
+THAW_EVERY_S = 3600.0
+"""How often everything frozen is walked again (about 1 s at 10,000 sittings), so cycles
+that died frozen are freed."""
 
 
 def new_event_loop(choice: str = "auto") -> asyncio.AbstractEventLoop:
@@ -54,51 +57,60 @@ def new_event_loop(choice: str = "auto") -> asyncio.AbstractEventLoop:
     return asyncio.new_event_loop()
 
 
-async def settle_collector(app: web.Application) -> None:
-    """Once the exams are loaded: move what start-up built out of the collector's way.
-
-    Banks, candidates and tiles live as long as the process; `gc.freeze` stops every full
-    collection from walking them again.
-    """
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(*COLLECTOR_THRESHOLD)
-    pauses = app.get(keys.COLLECTOR)
-    if pauses is not None:
-        pauses.install()  # from here on: start-up's own collection is not a pause anyone waits on
-    log.info(
-        "collector: %d objects frozen, thresholds %s", gc.get_freeze_count(), gc.get_threshold()
-    )
-
-
 def share_gil() -> None:
     sys.setswitchinterval(SWITCH_INTERVAL_S)
 
 
-async def tend_collector(app: web.Application) -> AsyncIterator[None]:
-    """Freeze what survives each full collection, so the next one walks only what came after.
+async def settle_collector(app: web.Application) -> None:
+    """Once the exams are loaded: freeze what start-up built and take collection in hand.
 
-    Left to itself a full collection walks every object of the sittings (1.1 million at
-    10,000 sittings: 0.7 s with the loop stopped, measured), and one comes whenever that heap
-    has grown by a quarter. With the survivors frozen, the next full collection walks only
-    what was made since. Frozen objects that later die in a reference cycle wait for the
-    thaw, every `THAW_EVERY_S`, which walks everything once.
+    Banks, candidates and tiles live as long as the process; `gc.freeze` keeps every later
+    collection from walking them. Automatic collection is then switched off: `tend_collector`
+    collects on its own schedule instead.
     """
-    gc.callbacks.append(_freeze_after_full_collection)
-    task = asyncio.create_task(_thaw_periodically())
+    gc.collect()
+    gc.freeze()
+    gc.disable()
+    log.info("collector: %d objects frozen, automatic collection off", gc.get_freeze_count())
+    pauses = app.get(keys.COLLECTOR)
+    if pauses is not None:
+        pauses.install()  # from here on: start-up's own collection is not a pause anyone waits on
+
+
+async def tend_collector(app: web.Application) -> AsyncIterator[None]:
+    """Collect every few minutes, or sooner when many objects were made; freeze the survivors.
+
+    Why not the automatic collector: its young generation is counted in objects made minus
+    objects freed, and a serving node replaces its objects as fast as it makes them (every
+    socket's pending read, every sitting's snapshot), so the count grows slowly while the
+    generation grows with every message. At 10,000 sittings a young collection walked over
+    100,000 objects (100–250 ms with the loop stopped) and a full one 1.1 million (0.7 s).
+    Here each collection walks only what was made since the last one (survivors are frozen);
+    what dies in a reference cycle after being frozen waits for the thaw.
+    """
+    task = asyncio.create_task(collect_on_schedule())
     yield
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
-    gc.callbacks.remove(_freeze_after_full_collection)
+    gc.enable()
 
 
-def _freeze_after_full_collection(phase: str, info: dict[str, int]) -> None:
-    if phase == "stop" and info["generation"] == 2:
-        gc.freeze()
-
-
-async def _thaw_periodically() -> None:
+async def collect_on_schedule(
+    every_s: float = COLLECT_EVERY_S,
+    after_allocations: int = COLLECT_AFTER_ALLOCATIONS,
+    thaw_every_s: float = THAW_EVERY_S,
+    check_every_s: float = 1.0,
+) -> None:
+    """Collect everything not frozen, then freeze the survivors, on time or on allocations."""
+    collected_at = thawed_at = time.monotonic()
     while True:
-        await asyncio.sleep(THAW_EVERY_S)
-        gc.unfreeze()
-        gc.collect()  # frozen again by the callback
+        await asyncio.sleep(check_every_s)
+        now = time.monotonic()
+        if now - collected_at < every_s and gc.get_count()[0] < after_allocations:
+            continue
+        if now - thawed_at >= thaw_every_s:
+            gc.unfreeze()
+            thawed_at = now
+        gc.collect()
+        gc.freeze()
+        collected_at = time.monotonic()
