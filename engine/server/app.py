@@ -188,9 +188,9 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
 
     async def ticks() -> None:
         while True:
-            await asyncio.sleep(config.tick_interval_s)
+            await asyncio.sleep(config.clock_check_s)
             try:
-                await hall.tick()
+                await hall.tick(config.tick_interval_s)
             except Exception:
                 log.exception("clock tick failed")
 

@@ -19,6 +19,9 @@ class ServerConfig:
     token_ttl_s: float = 12 * 3600
     hello_timeout_s: float = 10.0
     tick_interval_s: float = 15.0
+    """Each running sitting gets a clock this often, on its own phase."""
+    clock_check_s: float = 1.0
+    """How often the hall looks for sittings whose clock is due."""
     max_frame_bytes: int = MAX_FRAME_BYTES
     heartbeat_s: float = 20.0
     feed_interval_s: float = 0.5

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
 import sqlite3
 import time
+from collections.abc import Awaitable, Callable
 
 import aiohttp
 import msgpack
@@ -170,3 +173,46 @@ async def test_health_reports_the_loops_lag_and_the_stores_commits(running: Runn
     assert store["commits"] >= 2 and store["jobs"] >= store["commits"]
     assert store["recent_commit_ms"]["samples"] == min(store["commits"], SQLiteStore.RECENT_COMMITS)
     assert store["recent_commit_ms"]["max"] > 0
+
+
+async def _clock_times(running: Running, token: str, seconds: float) -> list[float]:
+    """Reconnect with `token` and return the server_time of every clock for `seconds`."""
+    times: list[float] = []
+    async with connect(ws_url(running.url)) as raw:
+        await raw.send(wire.serialize(wire.Hello(1, token, "main")))
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                while True:
+                    frame = msgpack.unpackb(await raw.recv())
+                    if frame["t"] == "clock":
+                        times.append(frame["server_time"])
+    return times
+
+
+async def test_each_sitting_gets_its_clock_on_its_own_phase(
+    start_server: Callable[..., Awaitable[Running]],
+) -> None:
+    running = await start_server(tick_interval_s=0.6, clock_check_s=0.05)
+    first, _ = await running.candidate()
+    second, _ = await running.candidate()
+    await first.start("kk")
+    await second.start("kk")
+    await first.drop()
+    await second.drop()
+    first_clocks, second_clocks = await asyncio.gather(
+        _clock_times(running, first.token, 2.0),
+        _late_clock_times(running, second.token, 0.3, 1.7),
+    )
+    for clocks in (first_clocks, second_clocks):
+        assert len(clocks) >= 3  # the one on reconnecting, then one every 0.6 s
+        gaps = [later - earlier for earlier, later in itertools.pairwise(clocks)]
+        assert all(0.55 <= gap <= 0.8 for gap in gaps), gaps
+    # Each follows its own reconnect, 0.3 s apart: not one tick for both.
+    assert min(abs(a - b) for a in first_clocks for b in second_clocks) >= 0.15
+
+
+async def _late_clock_times(
+    running: Running, token: str, delay_s: float, seconds: float
+) -> list[float]:
+    await asyncio.sleep(delay_s)
+    return await _clock_times(running, token, seconds)
