@@ -174,8 +174,7 @@ def _serve(args: argparse.Namespace) -> int:
         )
     app = create_app(config)
     app[keys.COLLECTOR] = CollectorPauses()
-    app.on_startup.append(tuning.settle_collector)  # after the exams are loaded
-    app.cleanup_ctx.append(tuning.tend_collector)
+    app.cleanup_ctx.append(tuning.tend_collector)  # after create_app's: the exams are loaded
     tuning.share_gil()
     web.run_app(
         app,

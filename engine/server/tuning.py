@@ -63,12 +63,21 @@ def share_gil() -> None:
     sys.setswitchinterval(SWITCH_INTERVAL_S)
 
 
-async def settle_collector(app: web.Application) -> None:
-    """Once the exams are loaded: freeze what start-up built and take collection in hand.
+async def tend_collector(app: web.Application) -> AsyncIterator[None]:
+    """Take collection in hand once the exams are loaded, and give it back on shutdown.
 
-    Banks, candidates and tiles live as long as the process; `gc.freeze` keeps every later
-    collection from walking them. Automatic collection is then switched off: `tend_collector`
-    collects on its own schedule instead.
+    Banks, candidates and tiles live as long as the process, so what start-up built is frozen
+    (`gc.freeze`) and no later collection walks it. Automatic collection is then switched off
+    and `collect_on_schedule` collects every few minutes, freezing the survivors. Why not the
+    automatic collector: its young generation is counted in objects made minus objects freed,
+    and a serving node replaces its objects as fast as it makes them (every socket's pending
+    read, every sitting's snapshot), so the count grows slowly while the generation grows with
+    every message. At 10,000 sittings a young collection walked over 100,000 objects (100–250
+    ms with the loop stopped) and a full one 1.1 million (0.7 s). Here each collection walks
+    only what was made since the last one; what dies in a reference cycle after being frozen
+    waits for the thaw.
+
+    Registered after `create_app`'s own contexts, so it runs once the exams are loaded.
     """
     gc.collect()
     gc.freeze()
@@ -77,23 +86,12 @@ async def settle_collector(app: web.Application) -> None:
     pauses = app.get(keys.COLLECTOR)
     if pauses is not None:
         pauses.install()  # from here on: start-up's own collection is not a pause anyone waits on
-
-
-async def tend_collector(app: web.Application) -> AsyncIterator[None]:
-    """Collect every few minutes, or sooner when many objects were made; freeze the survivors.
-
-    Why not the automatic collector: its young generation is counted in objects made minus
-    objects freed, and a serving node replaces its objects as fast as it makes them (every
-    socket's pending read, every sitting's snapshot), so the count grows slowly while the
-    generation grows with every message. At 10,000 sittings a young collection walked over
-    100,000 objects (100–250 ms with the loop stopped) and a full one 1.1 million (0.7 s).
-    Here each collection walks only what was made since the last one (survivors are frozen);
-    what dies in a reference cycle after being frozen waits for the thaw.
-    """
     task = asyncio.create_task(collect_on_schedule())
     yield
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
+    if pauses is not None:
+        pauses.uninstall()
     gc.enable()
 
 
