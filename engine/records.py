@@ -138,7 +138,8 @@ def load_sittings(
 
 def _closed_by(connection: sqlite3.Connection, sitting_id: str) -> str:
     row = connection.execute(
-        "SELECT body FROM journal WHERE sitting_id = ? AND kind IN ('terminated', 'no-show') "
+        "SELECT body FROM journal WHERE sitting_id = ? AND kind <> 'answer' "
+        "AND kind IN ('terminated', 'no-show') "
         "ORDER BY seq DESC LIMIT 1",
         (sitting_id,),
     ).fetchone()

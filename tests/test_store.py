@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from engine import journal
-from engine.exceptions import AuthError
+from engine.exceptions import AuthError, StoreError
 from engine.model import Candidate
 from engine.sitting import AnswerRecord, SittingEvent, Snapshot, State
 from engine.store.sqlite import SQLiteStore, connect, read_journal
@@ -162,3 +162,71 @@ async def test_the_sittings_row_follows_every_change_within_one_commit(
     stored = await store.load_sitting("e/c1/p")
     assert stored is not None
     assert stored.snapshot == replace(running, paused_total_s=1.0, last_seq=2)
+
+
+async def test_a_sittings_events_come_back_in_journal_order_answers_included(
+    store: SQLiteStore,
+) -> None:
+    """Answers are found through the answers table, other events through the partial index."""
+    await store.record(SittingEvent("e/c1/p", "started", 2.0), snapshot(1))
+    await store.record(answer_event(1, 1), snapshot(1, 1))
+    await store.record(answer_event(2, 1), snapshot(2, 1))  # another sitting's, between
+    await store.record(SittingEvent("e/c1/p", "paused", 12.0, {"by": "p1"}), snapshot(1, 1))
+    await store.record(answer_event(1, 2), snapshot(1, 2))
+    events = await store.events_of("e/c1/p")
+    assert [(e["seq"], e["kind"]) for e in events] == [
+        (1, "started"),
+        (2, "answer"),
+        (4, "paused"),
+        (5, "answer"),
+    ]
+    assert events[2]["data"] == {"by": "p1"} and events[3]["data"] == {"seq": 2}
+
+
+async def test_an_event_must_carry_an_answer_exactly_when_it_is_one(store: SQLiteStore) -> None:
+    with pytest.raises(StoreError, match="carry an answer"):
+        store.record_soon(SittingEvent("e/c1/p", "answer", 1.0, {"seq": 1}), snapshot(1, 1))
+    stray = replace(answer_event(1, 1), kind="paused")
+    with pytest.raises(StoreError, match="carry an answer"):
+        store.record_soon(stray, snapshot(1, 1))
+    assert await store.events_of("e/c1/p") == []
+
+
+async def test_a_database_with_the_old_full_index_is_moved_to_the_partial_one(
+    tmp_path: Path,
+) -> None:
+    old = SQLiteStore(tmp_path)
+    await old.open()
+    await old.record(answer_event(1, 1), snapshot(1, 1))
+    await old.close()
+    connection = sqlite3.connect(old.path)
+    connection.execute("DROP INDEX journal_events_by_sitting")
+    connection.execute("CREATE INDEX journal_by_sitting ON journal (sitting_id, seq)")
+    connection.close()
+    reopened = SQLiteStore(tmp_path)
+    await reopened.open()
+    await reopened.record(SittingEvent("e/c1/p", "paused", 12.0), snapshot(1, 1))
+    assert [e["kind"] for e in await reopened.events_of("e/c1/p")] == ["answer", "paused"]
+    await reopened.close()
+    connection = sqlite3.connect(old.path)
+    indexes = {row[0] for row in connection.execute("SELECT name FROM sqlite_master")}
+    connection.close()
+    assert "journal_events_by_sitting" in indexes and "journal_by_sitting" not in indexes
+
+
+async def test_the_log_is_copied_into_the_database_while_the_store_is_open(
+    store: SQLiteStore,
+) -> None:
+    """The checkpointer's thread, not a commit, moves committed pages into the main file."""
+    await asyncio.gather(*(store.record(answer_event(n, 1), snapshot(n, 1)) for n in range(300)))
+    for _ in range(100):
+        if store.stats()["checkpoints"] > 0:
+            break
+        await asyncio.sleep(0.05)
+    # immutable=1 reads the main database file alone, ignoring the write-ahead log.
+    main_file_only = sqlite3.connect(f"file:{store.path}?mode=ro&immutable=1", uri=True)
+    try:
+        answers = main_file_only.execute("SELECT COUNT(*) FROM answers").fetchone()[0]
+    finally:
+        main_file_only.close()
+    assert answers == 300

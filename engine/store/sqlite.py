@@ -44,6 +44,7 @@ from engine.latency import percentiles_ms
 from engine.model import Candidate
 from engine.sitting import AnswerRecord, SittingEvent, Snapshot, State
 from engine.store.base import Redemption, StoredSitting
+from engine.store.checkpointer import WRITER_AUTOCHECKPOINT_PAGES, Checkpointer
 
 T = TypeVar("T")
 Job = Callable[[sqlite3.Connection], Any]
@@ -74,7 +75,9 @@ CREATE TABLE IF NOT EXISTS journal (
     seq INTEGER PRIMARY KEY, sitting_id TEXT NOT NULL, kind TEXT NOT NULL, at REAL NOT NULL,
     body BLOB NOT NULL, leaf BLOB NOT NULL, chain BLOB NOT NULL
 );
-CREATE INDEX IF NOT EXISTS journal_by_sitting ON journal (sitting_id, seq);
+DROP INDEX IF EXISTS journal_by_sitting;
+CREATE INDEX IF NOT EXISTS journal_events_by_sitting ON journal (sitting_id, seq)
+    WHERE kind <> 'answer';
 CREATE TABLE IF NOT EXISTS results (sitting_id TEXT PRIMARY KEY, body TEXT NOT NULL);
 """
 
@@ -83,6 +86,7 @@ SNAPSHOT_COLUMNS = (
     "started_at, extra_s, paused_total_s, paused_at, closed_at, close_reason, last_seq, "
     "identity_by, identity_at, disconnected_at, lost_s"
 )
+ANSWER_KIND = "answer"
 OPEN_STATES = (State.CHECKED_IN.value, State.RUNNING.value, State.PAUSED.value)
 
 
@@ -161,6 +165,7 @@ class SQLiteStore:
         """The sittings row as last written, per sitting not yet closed (writer thread only)."""
         self._undo: list[tuple[str, tuple[Any, ...] | None]] = []
         """(sitting id, row before) for every `_rows` change of the batch being committed."""
+        self._checkpointer = Checkpointer(self.path, connect)
         self._max_variables = 999
         """Bound parameters SQLite takes in one statement (read from the library on open)."""
 
@@ -170,6 +175,7 @@ class SQLiteStore:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         connection = connect(self.path)
         connection.executescript(SCHEMA)
+        connection.execute(f"PRAGMA wal_autocheckpoint={WRITER_AUTOCHECKPOINT_PAGES}")
         self._max_variables = connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
         row = connection.execute(
             "SELECT seq, chain FROM journal ORDER BY seq DESC LIMIT 1"
@@ -181,10 +187,14 @@ class SQLiteStore:
             target=self._run, args=(connection,), name="examhall-store", daemon=True
         )
         self._thread.start()
+        self._checkpointer = Checkpointer(self.path, connect)
+        self._checkpointer.start()
 
     async def close(self) -> None:
         if self._thread is None:
             return
+        # First, so that the writer's connection is the last one and removes the log on close.
+        await asyncio.to_thread(self._checkpointer.stop)
         self._queue.put(None)
         await asyncio.to_thread(self._thread.join)
         self._thread = None
@@ -455,6 +465,8 @@ class SQLiteStore:
             "commits": self.commits,
             "jobs": self.jobs_committed,
             "recent_commit_ms": percentiles_ms(list(self._commit_s)),
+            "checkpoints": self._checkpointer.checkpoints,
+            "checkpoints_busy": self._checkpointer.busy_or_failed,
         }
 
     async def server_secret(self) -> bytes:
@@ -581,6 +593,10 @@ class SQLiteStore:
 
         The hall's per-answer path: a plain future costs no task, unlike the coroutine `record`.
         """
+        if (event.answer is not None) != (event.kind == ANSWER_KIND):
+            # events_of finds answers through the answers table, everything else through
+            # the partial index that leaves kind 'answer' out: the two must agree.
+            raise StoreError(f"a {event.kind!r} event must carry an answer iff it is an answer")
         row = _snapshot_row(snapshot)
         data = dict(event.data)
 
@@ -615,10 +631,7 @@ class SQLiteStore:
         """A sitting's journal, oldest first, for the proctor's detail view and audits."""
 
         def job(connection: sqlite3.Connection) -> list[dict[str, Any]]:
-            rows = connection.execute(
-                "SELECT seq, kind, at, body FROM journal WHERE sitting_id = ? ORDER BY seq",
-                (sitting_id,),
-            )
+            rows = connection.execute(_EVENTS_OF_SITTING, (sitting_id, sitting_id))
             return [
                 {"seq": seq, "kind": kind, "at": at, "data": journal.decode_body(bytes(body))[4]}
                 for seq, kind, at, body in rows
@@ -705,6 +718,15 @@ _INSERT_SITTINGS_HEAD = f"INSERT INTO sittings ({SNAPSHOT_COLUMNS}) VALUES "
 _UPSERT_LAST_SEQ = " ON CONFLICT (id) DO UPDATE SET last_seq = excluded.last_seq"
 _INSERT_JOURNAL = "INSERT INTO journal (seq, sitting_id, kind, at, body, leaf, chain) VALUES "
 _LAST_SEQ_INDEX = _SNAPSHOT_FIELDS.index("last_seq")
+_EVENTS_OF_SITTING = (
+    "SELECT seq, kind, at, body FROM journal WHERE sitting_id = ? AND kind <> 'answer' "
+    "UNION ALL "
+    "SELECT journal.seq, journal.kind, journal.at, journal.body FROM answers "
+    "JOIN journal ON journal.seq = answers.journal_seq WHERE answers.sitting_id = ? "
+    "ORDER BY 1"
+)
+"""A sitting's journal: its answers found through the answers table (clustered by sitting), the
+rest through the partial index `journal_events_by_sitting`, which leaves answers out."""
 
 
 def _only_last_seq_differs(before: tuple[Any, ...], row: tuple[Any, ...]) -> bool:
