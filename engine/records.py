@@ -66,7 +66,9 @@ class RecordStore(Protocol):
 
     data_dir: Path
 
-    async def run(self, job: Callable[[sqlite3.Connection], T]) -> T: ...
+    async def run(
+        self, job: Callable[[sqlite3.Connection], T], *, sees_answers: bool = True
+    ) -> T: ...
 
     def append_event(
         self, connection: sqlite3.Connection, sitting_id: str, kind: str, at: float, data: Any

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -32,7 +33,8 @@ def snapshot(n: int, last_seq: int = 0) -> Snapshot:
 
 def answer_event(n: int, seq: int) -> SittingEvent:
     record = AnswerRecord(f"item-{seq}", seq % 4, False, seq, 10.0 + seq)
-    return SittingEvent(f"e/c{n}/p", "answer", record.at, {"seq": seq}, record)
+    data = {"seq": seq, "item": record.item_id, "choice": record.choice, "flag": False}
+    return SittingEvent(f"e/c{n}/p", "answer", record.at, data, record)
 
 
 def test_connections_use_wal_and_full_sync(tmp_path: Path) -> None:
@@ -77,10 +79,10 @@ async def test_a_sitting_reads_back_with_every_answer(store: SQLiteStore) -> Non
 
 async def test_a_failing_job_does_not_undo_the_others(store: SQLiteStore) -> None:
     await store.record(answer_event(1, 1), snapshot(1, 1))
-    duplicate = store.record(answer_event(1, 1), snapshot(1, 1))  # same primary key
+    duplicate = store.record(answer_event(1, 1), snapshot(1, 1))  # seq 1 again
     good = store.record(answer_event(2, 1), snapshot(2, 1))
     results = await asyncio.gather(duplicate, good, return_exceptions=True)
-    assert isinstance(results[0], sqlite3.IntegrityError)
+    assert isinstance(results[0], StoreError) and "stored already" in str(results[0])
     assert isinstance(results[1], int)
     report = journal.verify(read_journal(store.path), journal.read_head(store.data_dir))
     assert report.events == 2, "the failed job's journal entry was rolled back with it"
@@ -180,7 +182,8 @@ async def test_a_sittings_events_come_back_in_journal_order_answers_included(
         (4, "paused"),
         (5, "answer"),
     ]
-    assert events[2]["data"] == {"by": "p1"} and events[3]["data"] == {"seq": 2}
+    assert events[2]["data"] == {"by": "p1"}
+    assert events[3]["data"] == {"seq": 2, "item": "item-2", "choice": 2, "flag": False}
 
 
 async def test_an_event_must_carry_an_answer_exactly_when_it_is_one(store: SQLiteStore) -> None:
@@ -226,7 +229,75 @@ async def test_the_log_is_copied_into_the_database_while_the_store_is_open(
     # immutable=1 reads the main database file alone, ignoring the write-ahead log.
     main_file_only = sqlite3.connect(f"file:{store.path}?mode=ro&immutable=1", uri=True)
     try:
-        answers = main_file_only.execute("SELECT COUNT(*) FROM answers").fetchone()[0]
+        events = main_file_only.execute("SELECT COUNT(*) FROM journal").fetchone()[0]
     finally:
         main_file_only.close()
-    assert answers == 300
+    assert events == 300
+
+
+def answer_rows_on_disk(store: SQLiteStore) -> int:
+    """The answers table as a reader beside the server sees it."""
+    reader = sqlite3.connect(f"file:{store.path}?mode=ro", uri=True)
+    try:
+        return int(reader.execute("SELECT COUNT(*) FROM answers").fetchone()[0])
+    finally:
+        reader.close()
+
+
+async def test_held_back_answers_reach_the_table_within_the_lag_when_idle(
+    store: SQLiteStore,
+) -> None:
+    await asyncio.gather(*(store.record(answer_event(n, 1), snapshot(n, 1)) for n in range(20)))
+    assert answer_rows_on_disk(store) == 0, "held back: the journal has them"
+    for _ in range(60):
+        if answer_rows_on_disk(store) == 20:
+            break
+        await asyncio.sleep(0.1)
+    assert answer_rows_on_disk(store) == 20
+
+
+async def test_closing_a_sitting_writes_its_answers_in_the_same_commit(store: SQLiteStore) -> None:
+    for seq in (1, 2):
+        await store.record(answer_event(1, seq), snapshot(1, seq))
+    submitted = replace(snapshot(1, 2), state=State.SUBMITTED, closed_at=20.0)
+    await store.record(SittingEvent("e/c1/p", "submitted", 20.0), submitted)
+    assert answer_rows_on_disk(store) == 2
+
+
+async def test_answers_left_only_in_the_journal_by_a_crash_are_indexed_on_open(
+    tmp_path: Path,
+) -> None:
+    """The writer's process dies right after its acknowledged answers; reopening finds them."""
+    script = f"""
+import asyncio, os, sys
+sys.path.insert(0, {str(Path(__file__).parent)!r})
+from pathlib import Path
+from engine.store.sqlite import SQLiteStore
+from test_store import answer_event, snapshot
+
+async def main():
+    store = SQLiteStore(Path({str(tmp_path)!r}))
+    await store.open()
+    for seq in range(1, 6):
+        await store.record(answer_event(1, seq), snapshot(1, seq))
+    os._exit(0)  # no close: whatever was held back stays held back
+
+asyncio.run(main())
+"""
+    process = await asyncio.create_subprocess_exec(sys.executable, "-c", script)
+    assert await process.wait() == 0
+    reader = sqlite3.connect(tmp_path / SQLiteStore.FILE_NAME)
+    before = reader.execute("SELECT COUNT(*) FROM answers").fetchone()[0]
+    reader.close()
+    assert before == 0, "the crash left the rows unwritten (the test would prove nothing)"
+    reopened = SQLiteStore(tmp_path)
+    await reopened.open()
+    stored = await reopened.load_sitting("e/c1/p")
+    refused = reopened.record(answer_event(1, 5), snapshot(1, 5))
+    with pytest.raises(StoreError, match="stored already"):
+        await refused
+    await reopened.close()
+    assert stored is not None
+    assert [(a.seq, a.item_id, a.choice) for a in stored.answers] == [
+        (seq, f"item-{seq}", seq % 4) for seq in range(1, 6)
+    ]

@@ -164,7 +164,8 @@ class ProctoringRecords:
             return Stored(arrival, record)
 
         try:
-            return await self.store.run(job)
+            # Many a second on exam day, and it reads only the media table.
+            return await self.store.run(job, sees_answers=False)
         except OSError as error:
             raise StoreError(f"could not store media: {error}") from error
 
@@ -176,7 +177,7 @@ class ProctoringRecords:
             ).fetchone()
             return int(row[0] or 0) + 1
 
-        return await self.store.run(job)
+        return await self.store.run(job, sees_answers=False)  # once per camera still
 
     async def media_of(self, sitting_id: str) -> list[MediaRecord]:
         def job(connection: sqlite3.Connection) -> list[MediaRecord]:

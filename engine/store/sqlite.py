@@ -43,6 +43,8 @@ from engine.exceptions import AuthError, StoreError
 from engine.latency import percentiles_ms
 from engine.model import Candidate
 from engine.sitting import AnswerRecord, SittingEvent, Snapshot, State
+from engine.store.answer_buffer import AnswerBuffer
+from engine.store.answer_buffer import Row as AnswerRow
 from engine.store.base import Redemption, StoredSitting
 from engine.store.checkpointer import WRITER_AUTOCHECKPOINT_PAGES, Checkpointer
 
@@ -87,6 +89,8 @@ SNAPSHOT_COLUMNS = (
     "identity_by, identity_at, disconnected_at, lost_s"
 )
 ANSWER_KIND = "answer"
+ANSWERS_MARK = "answers-indexed-to"
+"""meta key: every answer up to this journal seq has its answers row (later ones are replayed)."""
 OPEN_STATES = (State.CHECKED_IN.value, State.RUNNING.value, State.PAUSED.value)
 
 
@@ -121,6 +125,8 @@ class _Pending:
     record: _Record | None = None
     """Set for `record` calls: `job` then writes nothing when it raises (else `_PartlyWritten`),
     so it needs no savepoint, and consecutive records are written together."""
+    sees_answers: bool = True
+    """The job may read the answers table: the answers held back are written before it runs."""
 
 
 class _PartlyWritten(Exception):
@@ -148,6 +154,8 @@ class SQLiteStore:
     close): it may lag the database, and a file replace per group commit cost the writer."""
 
     RECENT_COMMITS = 1000
+    ANSWERS_LAG_S = 1.0
+    """How long answers (durable in the journal) may wait for their answers-table rows."""
 
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir
@@ -166,6 +174,7 @@ class SQLiteStore:
         self._undo: list[tuple[str, tuple[Any, ...] | None]] = []
         """(sitting id, row before) for every `_rows` change of the batch being committed."""
         self._checkpointer = Checkpointer(self.path, connect)
+        self._answers = AnswerBuffer(self.ANSWERS_LAG_S)
         self._max_variables = 999
         """Bound parameters SQLite takes in one statement (read from the library on open)."""
 
@@ -182,6 +191,7 @@ class SQLiteStore:
         ).fetchone()
         if row:
             self._head = journal.Head(row[0], bytes(row[1]))
+        self._index_answers_left_in_the_journal(connection)
         self._head_written = self._head
         self._thread = threading.Thread(
             target=self._run, args=(connection,), name="examhall-store", daemon=True
@@ -202,10 +212,14 @@ class SQLiteStore:
     def _run(self, connection: sqlite3.Connection) -> None:
         try:
             while True:
+                idle_after = self.HEAD_LAG_S if self._head_stale() or self._answers else None
                 try:
-                    first = self._queue.get(timeout=self.HEAD_LAG_S if self._head_stale() else None)
+                    first = self._queue.get(timeout=idle_after)
                 except queue.Empty:
-                    self._write_head()  # idle: bring journal.head level with the database
+                    # Idle: write the answers held back, bring journal.head level with the database.
+                    if self._answers:
+                        self._commit_batch(connection, [])
+                    self._write_head()
                     continue
                 if first is None:
                     return
@@ -222,6 +236,8 @@ class SQLiteStore:
                     batch.append(more)
                 self._commit_batch(connection, batch)
                 if stop:
+                    if self._answers:
+                        self._commit_batch(connection, [])  # the answers held back
                     return
         finally:
             if self._head_stale():
@@ -240,6 +256,7 @@ class SQLiteStore:
         began = time.perf_counter()
         head_before = self._head
         self._undo.clear()
+        answers_before = self._answers.mark()
         outcomes: list[tuple[bool, Any]] = []
         try:
             connection.execute("BEGIN IMMEDIATE")
@@ -254,6 +271,8 @@ class SQLiteStore:
                     index = end
                     continue
                 index += 1
+                if pending.sees_answers:
+                    self._write_answers(connection, self._answers.take_all())
                 head_at_job = self._head
                 undo_at_job = len(self._undo)
                 connection.execute("SAVEPOINT job")
@@ -266,18 +285,22 @@ class SQLiteStore:
                     self._head = head_at_job
                     self._roll_back_rows(undo_at_job)
                     outcomes.append((False, error))
+            self._write_answers(connection, self._answers_due(batch))
             connection.execute("COMMIT")
         except Exception as error:
             self._head = head_before
             self._roll_back_rows(0)
+            self._answers.restore(answers_before)
             if connection.in_transaction:
                 connection.execute("ROLLBACK")
             failure = StoreError(f"commit failed: {error}")
             self._resolve([(pending, False, failure) for pending in batch])
             return
-        self.commits += 1
-        self.jobs_committed += len(batch)
-        self._commit_s.append(time.perf_counter() - began)
+        self._answers.settle()
+        if batch:  # not the idle commits that only write answers held back
+            self.commits += 1
+            self.jobs_committed += len(batch)
+            self._commit_s.append(time.perf_counter() - began)
         if self._head_stale() and time.monotonic() - self._head_written_at >= self.HEAD_LAG_S:
             self._write_head()
         self._resolve(
@@ -290,6 +313,7 @@ class SQLiteStore:
         """Write consecutive `record` calls together; record by record if that is refused."""
         if len(run) > 1:
             head_at_run, undo_at_run = self._head, len(self._undo)
+            answers_at_run = self._answers.mark()
             connection.execute("SAVEPOINT records")
             try:
                 seqs = self._insert_records(connection, run)
@@ -298,6 +322,7 @@ class SQLiteStore:
                 connection.execute("RELEASE records")
                 self._head = head_at_run
                 self._roll_back_rows(undo_at_run)
+                self._answers.restore(answers_at_run)
             else:
                 connection.execute("RELEASE records")
                 return [(True, seq) for seq in seqs]
@@ -317,6 +342,7 @@ class SQLiteStore:
         seq, chain = head.seq, head.chain
         answers: list[tuple[Any, ...]] = []
         entries: list[tuple[Any, ...]] = []
+        now = time.monotonic()
         latest: dict[str, tuple[Any, ...]] = {}
         seqs: list[int] = []
         for pending in run:
@@ -330,21 +356,13 @@ class SQLiteStore:
             )
             answer = event.answer
             if answer is not None:
-                answers.append(
-                    (
-                        event.sitting_id,
-                        answer.seq,
-                        answer.item_id,
-                        answer.choice,
-                        int(answer.flagged),
-                        answer.at,
-                        seq,
-                    )
-                )
+                self._accept_answer(connection, event.sitting_id, answer.seq)
+                answers.append(_answer_row(event.sitting_id, answer, seq))
             latest[event.sitting_id] = row
             seqs.append(seq)
-        self._insert_many(connection, "INSERT INTO answers VALUES ", answers)
         self._insert_many(connection, _INSERT_JOURNAL, entries)
+        for answer_row in answers:
+            self._answers.add(answer_row, now)
         self._head = journal.Head(seq, chain)
         full: list[tuple[Any, ...]] = []
         last_seq_only: list[tuple[Any, ...]] = []
@@ -409,6 +427,60 @@ class SQLiteStore:
             else:
                 self._rows[sitting_id] = before
 
+    def _accept_answer(self, connection: sqlite3.Connection, sitting_id: str, seq: int) -> None:
+        """Refuse an answer whose seq is not after every seq stored for its sitting."""
+        highest = self._answers.highest(sitting_id)
+        if highest is None:
+            row = connection.execute(
+                "SELECT MAX(seq) FROM answers WHERE sitting_id = ?", (sitting_id,)
+            ).fetchone()
+            highest = row[0] or 0
+        if seq <= highest:
+            raise StoreError(f"answer {seq} of {sitting_id} is stored already (up to {highest})")
+        self._answers.note_highest(sitting_id, seq)
+
+    def _answers_due(self, batch: list[_Pending]) -> list[AnswerRow]:
+        """The answers rows this commit writes: all held when it closes a sitting or is idle."""
+        if not batch or any(
+            pending.record is not None and pending.record.row[_STATE_INDEX] in _FINAL_STATE_VALUES
+            for pending in batch
+        ):
+            return self._answers.take_all()
+        return self._answers.next_slice(len(batch), time.monotonic())
+
+    def _write_answers(self, connection: sqlite3.Connection, rows: list[AnswerRow]) -> None:
+        if not rows:
+            return
+        self._insert_many(connection, "INSERT INTO answers VALUES ", rows)
+        connection.execute(
+            "INSERT OR REPLACE INTO meta VALUES (?, ?)",
+            (ANSWERS_MARK, self._answers.indexed_to(self._head.seq)),
+        )
+
+    def _index_answers_left_in_the_journal(self, connection: sqlite3.Connection) -> None:
+        """On open: write the answers rows of answers a stop left only in the journal."""
+        mark = connection.execute("SELECT value FROM meta WHERE key = ?", (ANSWERS_MARK,))
+        row = mark.fetchone()
+        # No mark: the database predates held-back answers, so every answer has its row.
+        indexed_to = self._head.seq if row is None else int(row[0])
+        rows = []
+        for seq, sitting_id, at, body in connection.execute(
+            "SELECT seq, sitting_id, at, body FROM journal WHERE seq > ? AND kind = ?",
+            (indexed_to, ANSWER_KIND),
+        ):
+            data = journal.decode_body(bytes(body))[4]
+            try:
+                answer = AnswerRecord(data["item"], data["choice"], data["flag"], data["seq"], at)
+            except KeyError as missing:
+                raise StoreError(f"journal event {seq}: an answer without {missing}") from None
+            rows.append(_answer_row(sitting_id, answer, seq))
+        connection.execute("BEGIN IMMEDIATE")
+        self._insert_many(connection, "INSERT OR IGNORE INTO answers VALUES ", rows)
+        connection.execute(
+            "INSERT OR REPLACE INTO meta VALUES (?, ?)", (ANSWERS_MARK, self._head.seq)
+        )
+        connection.execute("COMMIT")
+
     @staticmethod
     def _resolve(outcomes: list[tuple[_Pending, bool, Any]]) -> None:
         """Hand the outcomes of one commit to their loops: one thread-safe call per loop."""
@@ -419,22 +491,28 @@ class SQLiteStore:
             with contextlib.suppress(RuntimeError):  # that loop is closed: nobody waits
                 loop.call_soon_threadsafe(_settle, settled)
 
-    async def run(self, job: Callable[[sqlite3.Connection], T]) -> T:
+    async def run(self, job: Callable[[sqlite3.Connection], T], *, sees_answers: bool = True) -> T:
         """Run `job(connection)` on the writer thread inside the next group commit.
 
         The result is returned once the commit is durable. Modules that keep their own tables
         (results, appeals, fixation) use this and `append_event`, never a connection of their own.
+        A frequent job that never reads the answers table passes ``sees_answers=False``, so the
+        answers held back (engine/store/answer_buffer.py) are not written early for it.
         """
-        return await self._enqueue(job)
+        return await self._enqueue(job, sees_answers=sees_answers)
 
     def _enqueue(
-        self, job: Callable[[sqlite3.Connection], T], record: _Record | None = None
+        self,
+        job: Callable[[sqlite3.Connection], T],
+        record: _Record | None = None,
+        *,
+        sees_answers: bool = True,
     ) -> asyncio.Future[T]:
         if self._thread is None:
             raise StoreError("the store is not open")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self._queue.put(_Pending(job, loop, future, record))
+        self._queue.put(_Pending(job, loop, future, record, sees_answers))
         return future
 
     def append_event(
@@ -601,28 +679,19 @@ class SQLiteStore:
         data = dict(event.data)
 
         def job(connection: sqlite3.Connection) -> int:
-            # The one statement that can be refused (an answer's seq stored twice) goes first,
-            # so a refusal leaves nothing written and the job needs no savepoint of its own.
+            # The one check that can refuse (an answer's seq stored already) goes first, so a
+            # refusal leaves nothing written and the job needs no savepoint of its own.
             seq = self._head.seq + 1
             answer = event.answer
             if answer is not None:
-                connection.execute(
-                    "INSERT INTO answers VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        event.sitting_id,
-                        answer.seq,
-                        answer.item_id,
-                        answer.choice,
-                        int(answer.flagged),
-                        answer.at,
-                        seq,
-                    ),
-                )
+                self._accept_answer(connection, event.sitting_id, answer.seq)
             try:
                 self.append_event(connection, event.sitting_id, event.kind, event.at, data)
                 self._write_sitting_row(connection, row)
             except Exception as error:
                 raise _PartlyWritten(error) from error
+            if answer is not None:
+                self._answers.add(_answer_row(event.sitting_id, answer, seq), time.monotonic())
             return seq
 
         return self._enqueue(job, _Record(event, row, data))
@@ -675,6 +744,18 @@ class SQLiteStore:
             return None if row is None else dict(json.loads(row[0]))
 
         return await self.run(job)
+
+
+def _answer_row(sitting_id: str, answer: AnswerRecord, journal_seq: int) -> AnswerRow:
+    return (
+        sitting_id,
+        answer.seq,
+        answer.item_id,
+        answer.choice,
+        int(answer.flagged),
+        answer.at,
+        journal_seq,
+    )
 
 
 def _snapshot_row(snapshot: Snapshot) -> tuple[Any, ...]:
