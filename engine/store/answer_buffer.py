@@ -39,6 +39,7 @@ class Mark:
     appended: int
     draining: list[Row]
     drained: int
+    draining_first_seq: int
     highest_changes: int
 
 
@@ -57,6 +58,7 @@ class AnswerBuffer:
         self._draining: list[Row] = []
         """The previous generation in sitting order; `_draining[_drained:]` is still to write."""
         self._drained = 0
+        self._draining_first_seq = 0
         self._highest: dict[str, int] = {}
         """The highest answer seq stored or held per sitting seen since open."""
         self._highest_changes: list[tuple[str, int | None]] = []
@@ -116,7 +118,7 @@ class AnswerBuffer:
     def indexed_to(self, head_seq: int) -> int:
         """The journal seq up to which every answer is in the table once this commit lands."""
         if self._drained < len(self._draining):
-            return int(min(row[_JOURNAL_SEQ] for row in self._draining[self._drained :])) - 1
+            return self._draining_first_seq - 1  # kept for the whole generation: O(1)
         if self._filling_since is not None:
             return int(self._filling_first_seq) - 1
         return head_seq
@@ -125,6 +127,7 @@ class AnswerBuffer:
         rows = [row for rows in self._filling.values() for row in rows]
         rows.sort(key=_by_sitting_then_seq)
         self._draining, self._drained = rows, 0
+        self._draining_first_seq = self._filling_first_seq
         self._filling, self._filling_since = {}, None
 
     # -- undo --------------------------------------------------------------------------------
@@ -137,6 +140,7 @@ class AnswerBuffer:
             len(self._appended),
             self._draining,
             self._drained,
+            self._draining_first_seq,
             len(self._highest_changes),
         )
 
@@ -152,6 +156,7 @@ class AnswerBuffer:
         self._filling_since = mark.filling_since if mark.filling else None
         self._filling_first_seq = mark.filling_first_seq
         self._draining, self._drained = mark.draining, mark.drained
+        self._draining_first_seq = mark.draining_first_seq
         while len(self._highest_changes) > mark.highest_changes:
             sitting_id, before = self._highest_changes.pop()
             if before is None:

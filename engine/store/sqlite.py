@@ -371,12 +371,12 @@ class SQLiteStore:
             if before == row:
                 continue
             if before is not None and _only_last_seq_differs(before, row):
-                last_seq_only.append(row)
+                last_seq_only.append((row[0], row[_LAST_SEQ_INDEX]))
             else:
                 full.append(row)
             self._remember_row(row, before)
         self._insert_many(connection, _REPLACE_SITTINGS_HEAD, full)
-        self._insert_many(connection, _INSERT_SITTINGS_HEAD, last_seq_only, _UPSERT_LAST_SEQ)
+        self._insert_many(connection, _SET_LAST_SEQ_HEAD, last_seq_only, _SET_LAST_SEQ_TAIL)
         return seqs
 
     def _insert_many(
@@ -795,8 +795,12 @@ _REPLACE_SITTING = (
     f"VALUES ({', '.join('?' * len(_SNAPSHOT_FIELDS))})"
 )
 _REPLACE_SITTINGS_HEAD = f"INSERT OR REPLACE INTO sittings ({SNAPSHOT_COLUMNS}) VALUES "
-_INSERT_SITTINGS_HEAD = f"INSERT INTO sittings ({SNAPSHOT_COLUMNS}) VALUES "
-_UPSERT_LAST_SEQ = " ON CONFLICT (id) DO UPDATE SET last_seq = excluded.last_seq"
+_SET_LAST_SEQ_HEAD = "WITH changed (id, last_seq) AS (VALUES "
+_SET_LAST_SEQ_TAIL = (
+    ") UPDATE sittings SET last_seq = changed.last_seq FROM changed WHERE sittings.id = changed.id"
+)
+"""An answer changes only ``last_seq``: two bound values per row, not the whole row's 19 (every
+bound value is converted while the writer holds the GIL)."""
 _INSERT_JOURNAL = "INSERT INTO journal (seq, sitting_id, kind, at, body, leaf, chain) VALUES "
 _LAST_SEQ_INDEX = _SNAPSHOT_FIELDS.index("last_seq")
 _EVENTS_OF_SITTING = (
