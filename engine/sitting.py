@@ -10,9 +10,9 @@ The clock lives here: deadline = start + limit + extra time granted + time spent
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
-from typing import Any
+from typing import Any, cast
 
 from engine.exceptions import IllegalTransition, SequenceError, TooLate, UnknownItem
 from engine.model import Form
@@ -127,14 +127,27 @@ _SNAPSHOT_FIELDS = tuple(f.name for f in fields(Snapshot))
 _set_field = object.__setattr__
 
 
-def _with_last_seq(snapshot: Snapshot, seq: int) -> Snapshot:
-    """`replace(snapshot, last_seq=seq)` without re-running `__init__`: a third of its cost,
-    paid on every answer."""
-    copy = object.__new__(Snapshot)
+def _copier_with_last_seq() -> Callable[[Snapshot, int], Snapshot]:
+    """`replace(snapshot, last_seq=seq)` without re-running `__init__`, paid on every answer.
+
+    Written out field by field from `fields(Snapshot)` (as dataclasses writes `__init__`): a
+    third of `replace`'s cost, and two thirds of a loop over the names.
+    """
+    lines = ["def with_last_seq(snapshot, seq):", "    copy = new(Snapshot)"]
     for name in _SNAPSHOT_FIELDS:
-        _set_field(copy, name, getattr(snapshot, name))
-    _set_field(copy, "last_seq", seq)
-    return copy
+        value = "seq" if name == "last_seq" else f"snapshot.{name}"
+        lines.append(f"    set_field(copy, {name!r}, {value})")
+    lines.append("    return copy")
+    namespace: dict[str, Any] = {
+        "new": object.__new__,
+        "Snapshot": Snapshot,
+        "set_field": _set_field,
+    }
+    exec("\n".join(lines), namespace)
+    return cast(Callable[[Snapshot, int], Snapshot], namespace["with_last_seq"])
+
+
+_with_last_seq = _copier_with_last_seq()
 
 
 def sitting_id_for(exam_id: str, candidate_id: str, part_id: str) -> str:

@@ -431,6 +431,13 @@ def serialize(msg: Message) -> bytes:
     return typing.cast(bytes, msgpack.packb(body, use_bin_type=True))
 
 
+def ack_frame(ack: Ack) -> bytes:
+    """`serialize(ack)`, spelled out: the server sends one per answer."""
+    return typing.cast(
+        bytes, msgpack.packb({"t": Ack.TYPE, "seq": ack.seq, "item": ack.item}, use_bin_type=True)
+    )
+
+
 def encode_item(item: ItemOut) -> bytes:
     """One delivered item as msgpack, for `form_frame` to join (and the hall to keep)."""
     return typing.cast(bytes, msgpack.packb(_plain(item), use_bin_type=True))

@@ -131,3 +131,9 @@ def test_a_frame_over_the_limit_is_refused_before_decoding() -> None:
 def test_messages_are_frozen() -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
         wire.Ack(1, "a").seq = 2  # type: ignore[misc]
+
+
+def test_the_ack_frame_is_what_serialize_gives() -> None:
+    ack = wire.Ack(41, "kz-po-0007")
+    assert wire.ack_frame(ack) == wire.serialize(ack)
+    assert wire.parse(wire.ack_frame(ack), max_bytes=wire.MAX_SERVER_FRAME_BYTES) == ack

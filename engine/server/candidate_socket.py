@@ -128,7 +128,7 @@ async def _dispatch(
     if isinstance(msg, wire.Answer):
         ack = await hall.answer(live, msg)
         if ack is not None:
-            await ws.send_bytes(wire.serialize(ack))
+            await ws.send_bytes(wire.ack_frame(ack))
     elif isinstance(msg, wire.Ping):
         await ws.send_bytes(wire.serialize(hall.pong(live, msg)))
     elif isinstance(msg, wire.Start):

@@ -20,8 +20,8 @@ class ServerConfig:
     hello_timeout_s: float = 10.0
     tick_interval_s: float = 15.0
     """Each running sitting gets a clock this often, on its own phase."""
-    clock_check_s: float = 1.0
-    """How often the hall looks for sittings whose clock is due."""
+    clock_check_s: float = 0.1
+    """How often the hall sends the clocks that fell due since (a few dozen at 10,000)."""
     max_frame_bytes: int = MAX_FRAME_BYTES
     heartbeat_s: float = 20.0
     feed_interval_s: float = 0.5

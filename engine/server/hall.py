@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,6 +56,8 @@ FORM_BATCH = 256
 """Forms assembled together when a sitting of the batch is first taken up."""
 
 TICK_SLICE = 250
+HEALTH_WATCH_S = 1.0
+"""How often `tick` looks over every connected sitting for heartbeat and media gaps."""
 """Clocks sent between two yields to the loop during a tick (about 5 ms of sends)."""
 
 
@@ -171,6 +174,9 @@ class Hall:
         self.scheduler = DeadlineScheduler(self._on_timer, now=now)
         self._loading: dict[str, asyncio.Future[LiveSitting]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._clocks_sent: deque[tuple[float, LiveSitting]] = deque()
+        """(when, sitting) of every clock built, oldest first: whose next clock is due."""
+        self._health_watched_at = float("-inf")
 
     # -- start and stop ----------------------------------------------------------------------
 
@@ -509,24 +515,33 @@ class Hall:
     async def tick(self, clock_interval_s: float) -> int:
         """Send a clock to every connected, running sitting whose last is `clock_interval_s` old.
 
-        Called every second or so: each sitting gets its clock on its own phase (set when it
-        started or reconnected), so at 10,000 sittings a second carries about 700 clocks
-        instead of one second in fifteen carrying all 10,000, which stalled every answer then
-        in flight and the clients reading them. Sent in slices with a yield between them.
+        Called several times a second: each sitting gets its clock on its own phase (set when
+        it started or reconnected). Clocks go out in the order they were last sent, so the due
+        ones are found at the front of `_clocks_sent` without walking every sitting, and each
+        call sends only the few due since the last: at 10,000 sittings a check once a second
+        sent up to 1,100 at once, a 30–50 ms stall for every answer in flight then (the ack
+        p99 at exam day). Health (a walk over every sitting) is still watched once a second.
         """
-        await self.watch_health()
-        due_before = self.now() - clock_interval_s
+        now = self.now()
+        if now - self._health_watched_at >= HEALTH_WATCH_S:
+            self._health_watched_at = now
+            await self.watch_health()
+        due_before = now - clock_interval_s
+        queue = self._clocks_sent
         sent = 0
-        for live in list(self.live.values()):
+        while queue and queue[0][0] <= due_before:
+            sent_at, live = queue.popleft()
             if (
-                live.link is not None
-                and live.clock_sent_at <= due_before
-                and live.sitting.state in (State.RUNNING, State.PAUSED)
+                live.clock_sent_at != sent_at  # a later clock went out; its entry is further on
+                or live.link is None  # it gets a clock again when it reconnects
+                or live.sitting.state not in (State.RUNNING, State.PAUSED)
+                or self.live.get(live.sitting.id) is not live
             ):
-                await self.send(live, self.clock_message(live))
-                sent += 1
-                if sent % TICK_SLICE == 0:
-                    await asyncio.sleep(0)
+                continue
+            await self.send(live, self.clock_message(live))
+            sent += 1
+            if sent % TICK_SLICE == 0:
+                await asyncio.sleep(0)
         return sent
 
     # -- closing -----------------------------------------------------------------------------
@@ -793,6 +808,7 @@ class Hall:
         """The sitting's clock now; building it counts as sending it (see `tick`)."""
         now = self.now()
         live.clock_sent_at = now
+        self._clocks_sent.append((now, live))
         return wire.Clock(
             live.sitting.state.value,
             int(live.sitting.remaining(now) * 1000),

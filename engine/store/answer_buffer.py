@@ -46,7 +46,7 @@ class Mark:
 class AnswerBuffer:
     """Rows of the answers table not written yet, and the highest seq per sitting."""
 
-    def __init__(self, lag_s: float = 1.0, slice_min: int = 256) -> None:
+    def __init__(self, lag_s: float = 1.0, slice_min: int = 32) -> None:
         self.lag_s = lag_s
         self.slice_min = slice_min
         self._filling: dict[str, list[Row]] = {}
