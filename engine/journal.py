@@ -70,8 +70,18 @@ def make_entry(
 ) -> Entry:
     """The entry that appends this event after `previous_chain`."""
     body = encode_body(seq, sitting_id, kind, at, data)
-    leaf = leaf_hash(body)
-    return Entry(seq, sitting_id, kind, at, body, leaf, node_hash(previous_chain, leaf))
+    leaf, chain = link(previous_chain, body)
+    return Entry(seq, sitting_id, kind, at, body, leaf, chain)
+
+
+def link(previous_chain: bytes, body: bytes) -> tuple[bytes, bytes]:
+    """(leaf hash, chain hash) of `body` appended after `previous_chain`: `make_entry`'s hashes
+    without the `Entry`, for the store's writer, which needs only the columns."""
+    leaf = _sha256(b"\x00" + body).digest()
+    return leaf, _sha256(b"\x01" + previous_chain + leaf).digest()
+
+
+_sha256 = hashlib.sha256
 
 
 def merkle_root(leaves: Sequence[bytes]) -> bytes:

@@ -108,3 +108,11 @@ def test_head_file_round_trips(tmp_path: Path) -> None:
     (tmp_path / journal.HEAD_FILE).write_text("garbage")
     with pytest.raises(JournalError, match="not a journal head"):
         journal.read_head(tmp_path)
+
+
+def test_link_gives_the_leaf_and_chain_hashes_of_make_entry() -> None:
+    previous = journal.make_entry(journal.GENESIS, 1, "e/c/p", "started", 1.0, {})
+    entry = journal.make_entry(previous.chain, 2, "e/c/p", "answer", 2.0, {"seq": 1})
+    assert journal.link(previous.chain, entry.body) == (entry.leaf, entry.chain)
+    assert entry.leaf == journal.leaf_hash(entry.body)
+    assert entry.chain == journal.node_hash(previous.chain, entry.leaf)

@@ -349,11 +349,9 @@ class SQLiteStore:
             assert pending.record is not None
             event, row, data = pending.record.event, pending.record.row, pending.record.data
             seq += 1
-            entry = journal.make_entry(chain, seq, event.sitting_id, event.kind, event.at, data)
-            chain = entry.chain
-            entries.append(
-                (seq, event.sitting_id, event.kind, event.at, entry.body, entry.leaf, chain)
-            )
+            body = journal.encode_body(seq, event.sitting_id, event.kind, event.at, data)
+            leaf, chain = journal.link(chain, body)
+            entries.append((seq, event.sitting_id, event.kind, event.at, body, leaf, chain))
             answer = event.answer
             if answer is not None:
                 self._accept_answer(connection, event.sitting_id, answer.seq)
