@@ -452,8 +452,11 @@ class Hall:
             await self._refuse_late(live, refusal, {"seq": msg.seq, "item": msg.item}, msg.seq)
             return None
         if event is None:
-            if live.last_commit is not None:
-                await asyncio.shield(live.last_commit)
+            commit = live.last_commit
+            if commit is not None and commit.cancelled():
+                raise StoreError("the answer's commit was abandoned; resume to see what is stored")
+            if commit is not None:
+                await asyncio.shield(commit)
         else:
             await self.persist(live, event)
         return wire.Ack(msg.seq, msg.item)
@@ -624,18 +627,29 @@ class Hall:
         commit = self.store.record_soon(event, live.sitting.snapshot)
         live.last_commit = commit
         try:
-            # Shielded: a cancelled caller must not cancel the commit that a retry waits for.
-            seq = await asyncio.shield(commit)
-            self._tile(live)
-            return seq
+            # Not shielded (a shield is a second future and a second hop per answer): a
+            # cancelled wait cancels the commit's future, though the writer still writes it.
+            seq = await commit
         except StoreError:
-            # Memory ran ahead of the disk: forget it and let the client resume from the store.
             log.exception("store failed for %s; dropping it from memory", live.sitting.id)
-            self.live.pop(live.sitting.id, None)
-            self.scheduler.clear(live.sitting.id)
+            self._forget(live)
             if live.link is not None:
                 self._spawn(_quietly(live.link.close(wire.CloseCode.SERVER_ERROR, "store failed")))
             raise
+        except asyncio.CancelledError:
+            # Nobody can learn this record's outcome any more (a retry waits on `last_commit`):
+            # forget the sitting as on a failure. The cancelled task is the socket's handler
+            # (its link closes as it ends) or one the hall cancels when it stops.
+            self._forget(live)
+            raise
+        self._tile(live)
+        return seq
+
+    def _forget(self, live: LiveSitting) -> None:
+        """Memory may have run ahead of the disk: drop it, so the client resumes from the store."""
+        if self.live.get(live.sitting.id) is live:
+            del self.live[live.sitting.id]
+        self.scheduler.clear(live.sitting.id)
 
     async def send(self, live: LiveSitting, msg: wire.Message) -> None:
         await self.send_frame(live, wire.serialize(msg))

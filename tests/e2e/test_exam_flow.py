@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 
 import aiohttp
 import msgpack
+import pytest
 from websockets.asyncio.client import connect
 
 from engine import journal, wire
@@ -216,3 +217,31 @@ async def _late_clock_times(
 ) -> list[float]:
     await asyncio.sleep(delay_s)
     return await _clock_times(running, token, seconds)
+
+
+async def test_a_cancelled_wait_for_a_commit_forgets_the_sitting_and_the_store_stays_the_truth(
+    running: Running,
+) -> None:
+    """The hall awaits the commit unshielded; if that wait is cancelled, memory is dropped."""
+    client, _ = await running.candidate()
+    form = await client.start("kk")
+    assert client.view.welcome is not None
+    sitting_id = client.view.welcome.sitting
+    hall = running.hall
+    live = hall.live[sitting_id]
+    event = live.sitting.answer(
+        seq=1, item_id=form.items[0].id, shown=2, flagged=False, now=hall.now()
+    )
+    assert event is not None
+    waiting = asyncio.create_task(hall.persist(live, event))
+    await asyncio.sleep(0)  # now waiting on the commit
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    assert sitting_id not in hall.live, "forgotten: its outcome can no longer be awaited"
+    welcome = await client.resume()
+    assert welcome.next_seq == 2, "the writer stored the record all the same"
+    assert [(a.seq, a.item) for a in welcome.answers] == [(1, form.items[0].id)]
+    ack = await client.answer(form.items[1].id, 0)
+    assert ack is not None and ack.seq == 2
+    await client.close()
