@@ -6,17 +6,21 @@ so one failing job does not undo the others — and commits once: with ``synchro
 is one fsync for however many answers arrived meanwhile. Only after the commit are the callers'
 futures resolved, which is what lets the server acknowledge an answer as durable.
 
-Three things keep the per-answer cost low (docs/performance.md has the figures):
+What keeps the per-answer cost low (docs/performance.md has the figures):
 
 - `record` calls are kept as data, and a run of them in one batch is written with one multi-row
-  statement per table (answers, journal, sittings) inside one savepoint, instead of several
-  statements per answer. Every statement releases and retakes the GIL, which the event loop
-  holds most of the time, so statements per answer — not SQLite — set the pace. If the run's
-  statements are refused (an answer's seq stored twice), the savepoint is rolled back and the
-  run is written record by record, so only the refused record fails, as before.
+  statement per table (journal, sittings) inside one savepoint, instead of several statements
+  per answer: bound values are converted, and each statement's GIL retaken, on the writer's
+  side of the GIL. If the run is refused (an answer's seq stored already), the savepoint is
+  rolled back and the run is written record by record, so only the refused record fails.
+- Pages, not statements, set SQLite's own pace: each page an answer dirties is a 4 KiB frame in
+  the write-ahead log. So answers are left out of the journal's per-sitting index (the answers
+  table finds them), their answers rows wait up to a second in `AnswerBuffer` (durable in the
+  journal meanwhile) to be written in sitting order, and the log is copied back into the
+  database by `Checkpointer` on its own thread rather than inside a commit.
 - `record` is the only writer of the ``sittings`` table, so the store remembers the row it last
   wrote for each sitting not yet closed and writes only what changed (an answer changes
-  ``last_seq`` alone); a rollback restores what it changed of that memory.
+  ``last_seq`` alone: two bound values); a rollback restores what it changed of that memory.
 - The callers' asyncio futures are resolved in one hop to their event loop per commit, not one
   thread-safe call each.
 """
