@@ -301,3 +301,12 @@ asyncio.run(main())
     assert [(a.seq, a.item_id, a.choice) for a in stored.answers] == [
         (seq, f"item-{seq}", seq % 4) for seq in range(1, 6)
     ]
+
+
+async def test_closing_right_after_an_answer_writes_its_row(tmp_path: Path) -> None:
+    """Closed within the lag, before the writer ever idled: the row is written on close."""
+    store = SQLiteStore(tmp_path)
+    await store.open()
+    await store.record(answer_event(1, 1), snapshot(1, 1))
+    await store.close()
+    assert answer_rows_on_disk(store) == 1

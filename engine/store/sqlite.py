@@ -226,6 +226,8 @@ class SQLiteStore:
                     self._write_head()
                     continue
                 if first is None:
+                    if self._answers:
+                        self._commit_batch(connection, [])  # the answers held back
                     return
                 batch = [first]
                 stop = False
