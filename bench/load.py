@@ -479,6 +479,7 @@ async def watch(spec: dict[str, Any], tally: Tally) -> None:
     for watcher in watchers:
         watcher.measure_from = start_at
     await asyncio.sleep(max(0.0, start_at + spec["duration_s"] - time.time()))
+    await finished_then_wait_for_hangup()
     await asyncio.gather(*(w.close() for w in watchers), return_exceptions=True)
 
 
@@ -695,6 +696,18 @@ def say(word: str) -> None:
     print(word, flush=True)
 
 
+async def finished_then_wait_for_hangup() -> None:
+    """Say ``finished`` and keep every connection open until the orchestrator says ``hangup``.
+
+    It says so once every worker has finished: a worker closing its 5,000 sockets while another
+    still has acks in flight kept the server busy, and those acks counted late.
+    """
+    say("finished")
+    line = await asyncio.to_thread(sys.stdin.readline)
+    if line.strip() != "hangup":
+        raise SystemExit(f"expected 'hangup', got {line!r}")
+
+
 async def main_async(spec: dict[str, Any]) -> Tally:
     tally = Tally()
     mode = spec["mode"]
@@ -705,18 +718,21 @@ async def main_async(spec: dict[str, Any]) -> Tally:
         say("ready")
         start_at = await wait_for_go(tally)
         await _run_window(mode == "echo-closed", spec, tally, echoes, start_at)
+        await finished_then_wait_for_hangup()
         await asyncio.gather(*(e.close() for e in echoes), return_exceptions=True)
     elif mode in ("closed-loop", "exam-day"):
         sittings = await prepare_sittings(spec, tally, connect_now=True, start_now=True)
         say("ready")
         start_at = await wait_for_go(tally)
         await _run_window(mode == "closed-loop", spec, tally, sittings, start_at)
+        await finished_then_wait_for_hangup()
         await asyncio.gather(*(s.close() for s in sittings), return_exceptions=True)
     elif mode == "watch":
         await watch(spec, tally)
     elif mode == "start-storm":
         say("ready")
         await start_storm(spec, tally, await wait_for_go(tally))
+        await finished_then_wait_for_hangup()
     elif mode == "reconnect-storm":
         sittings = await prepare_sittings(spec, tally, connect_now=True, start_now=True)
         for sitting in sittings:  # a little history to resume
@@ -724,6 +740,7 @@ async def main_async(spec: dict[str, Any]) -> Tally:
                 await sitting.answer(record=False)
         say("ready")
         await reconnect_storm(spec, tally, sittings, await wait_for_go(tally))
+        await finished_then_wait_for_hangup()
         await asyncio.gather(*(s.close() for s in sittings), return_exceptions=True)
     else:
         raise SystemExit(f"unknown mode {mode!r}")

@@ -157,6 +157,7 @@ async def drive(
         workers.append(process)
         outs.append(out)
     window = Window()
+    done: asyncio.Future[None] | None = None
     try:
         rss_base = sample(server.pid).rss_bytes
         await asyncio.wait_for(
@@ -172,7 +173,7 @@ async def drive(
         await asyncio.sleep(max(0.0, start_at - time.time()))
         first, busy0 = _samples(server, workers), machine_busy_jiffies()
         t0 = time.monotonic()
-        done = asyncio.gather(*(_expect(w, "done") for w in workers))
+        done = asyncio.ensure_future(_finish_together(workers))
         peak = loaded.rss_bytes
         limit = (window_s or 0) + GRACE_S + (READY_TIMEOUT_S if window_s is None else 0)
         last: tuple[ProcSample, list[ProcSample]] | None = None
@@ -205,6 +206,8 @@ async def drive(
         total = max(1, busy1[1] - busy0[1])
         window.machine_busy_cores = round(busy / total * (os.cpu_count() or 1), 2)
     finally:
+        if done is not None and not done.done():
+            done.cancel()
         for w in workers:
             if w.returncode is None:
                 with contextlib.suppress(ProcessLookupError):
@@ -215,6 +218,15 @@ async def drive(
 
 def _samples(server: Server, workers: list[Any]) -> tuple[ProcSample, list[ProcSample]]:
     return sample(server.pid), [sample(w.pid) for w in workers]
+
+
+async def _finish_together(workers: list[Any]) -> None:
+    """Every worker says ``finished``; then all hang up at once and say ``done``."""
+    await asyncio.gather(*(_expect(w, "finished") for w in workers))
+    for w in workers:
+        w.stdin.write(b"hangup\n")
+        await w.stdin.drain()
+    await asyncio.gather(*(_expect(w, "done") for w in workers))
 
 
 async def _expect(process: Any, word: str) -> None:
