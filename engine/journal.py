@@ -77,11 +77,8 @@ def make_entry(
 def link(previous_chain: bytes, body: bytes) -> tuple[bytes, bytes]:
     """(leaf hash, chain hash) of `body` appended after `previous_chain`: `make_entry`'s hashes
     without the `Entry`, for the store's writer, which needs only the columns."""
-    leaf = _sha256(b"\x00" + body).digest()
-    return leaf, _sha256(b"\x01" + previous_chain + leaf).digest()
-
-
-_sha256 = hashlib.sha256
+    leaf = leaf_hash(body)
+    return leaf, node_hash(previous_chain, leaf)
 
 
 def merkle_root(leaves: Sequence[bytes]) -> bytes:

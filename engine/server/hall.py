@@ -56,9 +56,9 @@ FORM_BATCH = 256
 """Forms assembled together when a sitting of the batch is first taken up."""
 
 TICK_SLICE = 250
+"""Clocks sent between two yields to the loop during a tick (about 5 ms of sends)."""
 HEALTH_WATCH_S = 1.0
 """How often `tick` looks over every connected sitting for heartbeat and media gaps."""
-"""Clocks sent between two yields to the loop during a tick (about 5 ms of sends)."""
 
 
 class Link(Protocol):

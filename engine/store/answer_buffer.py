@@ -63,9 +63,6 @@ class AnswerBuffer:
         """The highest answer seq stored or held per sitting seen since open."""
         self._highest_changes: list[tuple[str, int | None]] = []
 
-    def __len__(self) -> int:
-        return sum(map(len, self._filling.values())) + len(self._draining) - self._drained
-
     def __bool__(self) -> bool:
         return bool(self._filling) or self._drained < len(self._draining)
 
@@ -109,18 +106,17 @@ class AnswerBuffer:
     def take_all(self) -> list[Row]:
         """Everything held, in sitting order (before a read, a closing, idle time, close)."""
         rest = self._draining[self._drained :]
-        filling = [row for rows in self._filling.values() for row in rows]
-        filling.sort(key=_by_sitting_then_seq)
+        self._rotate()
+        everything = rest + self._draining
         self._draining, self._drained = [], 0
-        self._filling, self._filling_since = {}, None
-        return rest + filling
+        return everything
 
     def indexed_to(self, head_seq: int) -> int:
         """The journal seq up to which every answer is in the table once this commit lands."""
         if self._drained < len(self._draining):
             return self._draining_first_seq - 1  # kept for the whole generation: O(1)
         if self._filling_since is not None:
-            return int(self._filling_first_seq) - 1
+            return self._filling_first_seq - 1
         return head_seq
 
     def _rotate(self) -> None:

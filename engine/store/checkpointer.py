@@ -40,6 +40,7 @@ class Checkpointer:
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
+        self._stop.clear()
         connection = self._connect(self.path)
         self._thread = threading.Thread(
             target=self._run, args=(connection,), name="examhall-checkpoint", daemon=True

@@ -201,7 +201,6 @@ class SQLiteStore:
             target=self._run, args=(connection,), name="examhall-store", daemon=True
         )
         self._thread.start()
-        self._checkpointer = Checkpointer(self.path, connect)
         self._checkpointer.start()
 
     async def close(self) -> None:
@@ -221,17 +220,12 @@ class SQLiteStore:
                     first = self._queue.get(timeout=idle_after)
                 except queue.Empty:
                     # Idle: write the answers held back, bring journal.head level with the database.
-                    if self._answers:
-                        self._commit_batch(connection, [])
+                    self._write_held_answers(connection)
                     self._write_head()
                     continue
-                if first is None:
-                    if self._answers:
-                        self._commit_batch(connection, [])  # the answers held back
-                    return
-                batch = [first]
-                stop = False
-                while len(batch) < self.MAX_BATCH:
+                batch = [] if first is None else [first]
+                stop = first is None
+                while not stop and len(batch) < self.MAX_BATCH:
                     try:
                         more = self._queue.get_nowait()
                     except queue.Empty:
@@ -240,15 +234,20 @@ class SQLiteStore:
                         stop = True
                         break
                     batch.append(more)
-                self._commit_batch(connection, batch)
+                if batch:
+                    self._commit_batch(connection, batch)
                 if stop:
-                    if self._answers:
-                        self._commit_batch(connection, [])  # the answers held back
+                    self._write_held_answers(connection)
                     return
         finally:
             if self._head_stale():
                 self._write_head()
             connection.close()
+
+    def _write_held_answers(self, connection: sqlite3.Connection) -> None:
+        """A commit of nothing but the answers rows held back (when idle, and on close)."""
+        if self._answers:
+            self._commit_batch(connection, [])
 
     def _head_stale(self) -> bool:
         return self._head != self._head_written
