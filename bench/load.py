@@ -9,7 +9,8 @@ measured; everything measured happens after the common start time.
 The generator speaks docs/protocol.md with bare msgpack dicts rather than `engine.wire`'s checked
 dataclasses, so its own cost per message stays as low as the ceiling's and the same code drives
 the bare echo server and the engine. On exam day each sitting also uploads an A/V chunk every
-10 s over HTTP (docs/protocol.md 6.3), through one keep-alive `aiohttp` session per worker.
+10 s over HTTP (docs/protocol.md 6.3), over a worker's pool of keep-alive connections with the
+lean client in `bench/http_post.py`.
 
     python -m bench.load SPEC.json
 """
@@ -17,7 +18,6 @@ the bare echo server and the engine. On exam day each sitting also uploads an A/
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import hashlib
 import json
@@ -26,6 +26,7 @@ import random
 import resource
 import sys
 import time
+import urllib.parse
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +37,7 @@ import msgpack
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from bench.http_post import KeepAlivePool
 from engine.latency import LoopLag
 from engine.server.tuning import new_event_loop
 
@@ -61,8 +63,13 @@ CHUNK_BYTES = (2048, 4096)
 CHUNK_TYPE = "video/webm"
 WEBM_MAGIC = b"\x1a\x45\xdf\xa3"
 """The EBML header's first bytes: the first chunk of a WebM stream must start with them."""
-CHUNK_CONNECTIONS = 64
-"""Keep-alive HTTP connections a worker shares among all its sittings' uploads."""
+CHUNK_CONNECTIONS = 1000
+"""Keep-alive HTTP connections a worker may open for its sittings' uploads (opened as needed).
+
+A page uploads on a connection of its own; one per sitting would put 20,000 sockets on the
+server at 10,000 sittings, the process's limit here. 2,000 among two workers carry 1,000
+uploads a second unless the server takes over 2 s for one; with 64 per worker (until
+2026-11-24) uploads queued in the generator behind 128 connections, seconds each at 10,000."""
 
 
 def pack(body: dict[str, Any]) -> bytes:
@@ -117,6 +124,8 @@ class Tally:
     """(candidate id, seq, SHA-256, size) of every acknowledged media chunk."""
     chunk_latencies_ms: list[float] = field(default_factory=list)
     """From issuing the upload (a pooled connection may be awaited) to its 200 reply."""
+    chunk_connections: int = 0
+    """Keep-alive connections the uploads had opened when the window closed."""
     loop_lag: LoopLag = field(default_factory=lambda: LoopLag(period_s=0.02, window_s=3600))
     """This worker's own loop lag after the go: a late wake-up here delays what it timestamps
     (acks, clocks) without the server being slow."""
@@ -137,6 +146,7 @@ class Tally:
             "chunks_failed": self.chunks_failed,
             "chunks_acked": self.chunks_acked,
             "chunk_latencies_ms": [round(x, 3) for x in self.chunk_latencies_ms],
+            "chunk_connections": self.chunk_connections,
             "loop_lag_ms": self.loop_lag.summary_ms(),
             "cpu_s": sum(resource.getrusage(resource.RUSAGE_SELF)[:2]),
         }
@@ -316,7 +326,7 @@ class Sitting:
         await self.ws.send(pack(body))
         self.tally.levels_sent += 1
 
-    async def upload_chunk(self, http: aiohttp.ClientSession, rng: random.Random) -> None:
+    async def upload_chunk(self, media: KeepAlivePool, rng: random.Random) -> None:
         """POST the sitting's next media chunk and check the acknowledgement (seq, hash, size).
 
         Chunks are numbered from 1; the first starts with the WebM header. A failed chunk is
@@ -328,15 +338,14 @@ class Sitting:
         if seq == 1:
             data = WEBM_MAGIC + data[len(WEBM_MAGIC) :]
         digest = hashlib.sha256(data).hexdigest()
-        params = {"seq": str(seq), "client_time": repr(time.time())}
+        target = f"/api/v1/media/{self.part}/chunk?seq={seq}&client_time={time.time()!r}"
         headers = {"Authorization": f"Bearer {self.token}", "Content-Type": CHUNK_TYPE}
         sent_at = time.perf_counter()
         self.tally.chunks_sent += 1
-        url = f"{self.url}/api/v1/media/{self.part}/chunk"
-        async with http.post(url, data=data, params=params, headers=headers) as response:
-            reply = await response.json(content_type=None)
-            if response.status != 200:
-                raise ChunkRefused(f"{response.status} {reply.get('error')}")
+        status, body = await media.post(target, headers, data)
+        reply = json.loads(body)
+        if status != 200:
+            raise ChunkRefused(f"{status} {reply.get('error')}")
         if (reply.get("seq"), reply.get("sha256"), reply.get("size")) != (seq, digest, len(data)):
             raise ChunkRefused("ack_mismatch")
         self.tally.chunk_latencies_ms.append((time.perf_counter() - sent_at) * 1000)
@@ -568,12 +577,13 @@ async def paced(spec: dict[str, Any], tally: Tally, clients: list[Any], start_at
     # without chunks (and that the paced ceiling gets).
     chunk_rng = random.Random(f"chunks-{spec.get('seed', 0)}")
 
-    async def chunks(client: Sitting, http: aiohttp.ClientSession, first: float) -> None:
+    async def chunks(client: Sitting, media: KeepAlivePool, first: float) -> None:
         due = start_at + first
         while due < end and time.time() < end:
             await asyncio.sleep(max(0.0, due - time.time()))
             try:
-                await client.upload_chunk(http, chunk_rng)
+                async with asyncio.timeout(ACK_TIMEOUT_S):  # no task per upload, as wait_for
+                    await client.upload_chunk(media, chunk_rng)
             except Exception as error:
                 tally.chunks_failed += 1
                 tally.errors[f"chunk:{type(error).__name__}:{error}"[:80]] += 1
@@ -583,18 +593,20 @@ async def paced(spec: dict[str, Any], tally: Tally, clients: list[Any], start_at
     if spec.get("levels"):
         period = LEVELS_PER_FRAME * LEVELS_INTERVAL_MS / 1000
         runs += [levels(c, rng.uniform(0, period)) for c in clients if isinstance(c, Sitting)]
-    async with contextlib.AsyncExitStack() as stack:
-        sittings = [c for c in clients if isinstance(c, Sitting)]
-        if spec.get("chunks") and sittings:
-            connector = aiohttp.TCPConnector(
-                limit=spec.get("chunk_connections", CHUNK_CONNECTIONS), keepalive_timeout=60
-            )
-            http = await stack.enter_async_context(
-                aiohttp.ClientSession(
-                    connector=connector, timeout=aiohttp.ClientTimeout(total=ACK_TIMEOUT_S)
-                )
-            )
-            runs += [chunks(s, http, chunk_rng.uniform(0, CHUNK_PERIOD_S)) for s in sittings]
+    sittings = [c for c in clients if isinstance(c, Sitting)]
+    if spec.get("chunks") and sittings:
+        address = urllib.parse.urlsplit(spec["url"])
+        assert address.hostname is not None and address.port is not None
+        media = KeepAlivePool(
+            address.hostname, address.port, spec.get("chunk_connections", CHUNK_CONNECTIONS)
+        )
+        runs += [chunks(s, media, chunk_rng.uniform(0, CHUNK_PERIOD_S)) for s in sittings]
+        try:
+            await asyncio.gather(*runs)
+        finally:
+            tally.chunk_connections = media.opened
+            await media.close()
+    else:
         await asyncio.gather(*runs)
 
 

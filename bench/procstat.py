@@ -14,16 +14,23 @@ class ProcSample:
     cpu_s: float
     """user + system CPU seconds since the process started, all threads."""
     rss_bytes: int
+    main_thread_cpu_s: float = 0.0
+    """…of its main thread alone: a server's event loop, which every socket waits on."""
+
+
+def _cpu_s(stat_path: str) -> float:
+    stat = Path(stat_path).read_text()
+    # The command name (field 2) may hold spaces; everything after its closing ")" is fixed.
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / _TICKS_PER_S
 
 
 def sample(pid: int) -> ProcSample:
-    stat = Path(f"/proc/{pid}/stat").read_text()
-    # The command name (field 2) may hold spaces; everything after its closing ")" is fixed.
-    fields = stat[stat.rindex(")") + 2 :].split()
-    utime, stime = int(fields[11]), int(fields[12])
+    cpu_s = _cpu_s(f"/proc/{pid}/stat")
+    main_thread_cpu_s = _cpu_s(f"/proc/{pid}/task/{pid}/stat")
     rss_kib = 0
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             rss_kib = int(line.split()[1])
             break
-    return ProcSample((utime + stime) / _TICKS_PER_S, rss_kib * 1024)
+    return ProcSample(cpu_s, rss_kib * 1024, main_thread_cpu_s)

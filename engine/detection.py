@@ -56,6 +56,10 @@ class DetectorRegistry:
 
     def __init__(self, manager: pluggy.PluginManager) -> None:
         self._detectors: list[tuple[Detector, str]] = []
+        self._signal_watchers: list[tuple[Detector, str]] = []
+        """The detectors that override `on_signal`; the others are not called for signals."""
+        self._level_watchers: list[tuple[Detector, str]] = []
+        """…and `on_levels`: levels frames come 2,000 a second at 10,000 sittings."""
         for implementation in manager.hook.examhall_register_detectors.get_hookimpls():
             plugin = implementation.plugin_name
             implementation.function(register=lambda d, p=plugin: self._add(d, p))
@@ -66,6 +70,10 @@ class DetectorRegistry:
         if any(d.name == detector.name for d, _ in self._detectors):
             raise PluginError(plugin, f"detector {detector.name!r} is already registered")
         self._detectors.append((detector, plugin))
+        if type(detector).on_signal is not Detector.on_signal:
+            self._signal_watchers.append((detector, plugin))
+        if type(detector).on_levels is not Detector.on_levels:
+            self._level_watchers.append((detector, plugin))
 
     @property
     def names(self) -> list[str]:
@@ -74,7 +82,7 @@ class DetectorRegistry:
     def signal(
         self, states: dict[str, dict[str, Any]], kind: str, detail: str
     ) -> list[tuple[str, Finding]]:
-        return self._run(states, lambda d, s: d.on_signal(s, kind, detail))
+        return self._run(states, lambda d, s: d.on_signal(s, kind, detail), self._signal_watchers)
 
     def levels(
         self,
@@ -83,20 +91,26 @@ class DetectorRegistry:
         interval_s: float,
         values: list[float],
     ) -> list[tuple[str, Finding]]:
-        series = np.clip(np.asarray(values, dtype=np.float64), 0.0, 1.0)
-        return self._run(states, lambda d, s: d.on_levels(s, start, interval_s, series))
+        series = np.array(values, dtype=np.float64)
+        np.minimum(np.maximum(series, 0.0, out=series), 1.0, out=series)  # np.clip costs 3x
+        return self._run(
+            states, lambda d, s: d.on_levels(s, start, interval_s, series), self._level_watchers
+        )
 
     def _run(
         self,
         states: dict[str, dict[str, Any]],
         call: Callable[[Detector, dict[str, Any]], list[Finding]],
+        watchers: list[tuple[Detector, str]],
     ) -> list[tuple[str, Finding]]:
         found: list[tuple[str, Finding]] = []
-        for detector, plugin in self._detectors:
+        for detector, plugin in watchers:
             try:
                 findings = call(detector, states.setdefault(detector.name, {}))
             except Exception as error:
                 raise PluginError(plugin, f"detector {detector.name!r} raised {error!r}") from error
+            if type(findings) is list and not findings:
+                continue
             if not isinstance(findings, list) or not all(isinstance(f, Finding) for f in findings):
                 raise PluginError(
                     plugin, f"detector {detector.name!r} must return a list of Finding"

@@ -112,6 +112,33 @@ class MediaRecord:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class Upload:
+    """What is known of a chunk or still before its bytes are hashed and stored."""
+
+    sitting_id: str
+    kind: Kind
+    seq: int
+    media_type: str
+    client_time: float | None
+    server_time: float
+    path: str
+    """Relative to the data directory."""
+
+    def record(self, size: int, sha256: str) -> MediaRecord:
+        return MediaRecord(
+            self.sitting_id,
+            self.kind,
+            self.seq,
+            self.media_type,
+            size,
+            sha256,
+            self.client_time,
+            self.server_time,
+            self.path,
+        )
+
+
 class Arrival(enum.StrEnum):
     """How a chunk's number relates to what is stored already."""
 

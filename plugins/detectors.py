@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -40,6 +41,8 @@ class TalkDetector(Detector):
 
     The noise floor is a low percentile of the recent levels, so a noisy room does not flag
     everyone; speech must last `min_speech_s` (short gaps between words allowed) to count.
+    The recent levels are kept as the frames that came (`history` values at least), and put
+    together only for a frame loud enough to need the floor.
     """
 
     name: ClassVar[str] = "talk"
@@ -56,9 +59,18 @@ class TalkDetector(Detector):
         interval_s: float,
         values: npt.NDArray[np.float64],
     ) -> list[Finding]:
-        recent = np.concatenate([state.get("recent", np.empty(0)), values])[-self.history :]
-        state["recent"] = recent
-        floor = _percentile(recent, 0.2) if recent.size else 0.0
+        history: deque[npt.NDArray[np.float64]] = state.setdefault("history", deque())
+        history.append(values)
+        held = state.get("held", 0) + values.size
+        while held - history[0].size >= self.history:
+            held -= history.popleft().size
+        state["held"] = held
+        if float(values.max()) <= self.min_level:
+            # A quiet frame (most of them): nothing in it can pass a threshold of at least
+            # min_level, so the room's floor need not be worked out.
+            return []
+        recent = np.concatenate(history)[-self.history :]
+        floor = _percentile(recent, 0.2)
         threshold = max(self.min_level, floor * self.floor_over)
         loud = values > threshold
         findings = []

@@ -47,4 +47,3 @@ def test_restore_undoes_adds_takes_and_seqs_since_the_mark() -> None:
     buffer.restore(mark)
     assert (buffer.highest("a"), buffer.highest("b")) == (1, None)
     assert buffer.take_all() == [row("a", 1, 1)]
-

@@ -310,3 +310,66 @@ async def test_closing_right_after_an_answer_writes_its_row(tmp_path: Path) -> N
     await store.record(answer_event(1, 1), snapshot(1, 1))
     await store.close()
     assert answer_rows_on_disk(store) == 1
+
+
+def _write_marker(path: Path, text: str) -> str:
+    path.write_text(text)
+    return text
+
+
+def _note_in_meta(connection: sqlite3.Connection, text: str) -> str:
+    connection.execute("INSERT INTO meta VALUES (?, ?)", (f"note-{text}", text))
+    return text.upper()
+
+
+async def test_file_work_runs_first_and_its_job_commits_with_what_it_returned(
+    tmp_path: Path,
+) -> None:
+    store = SQLiteStore(tmp_path / "data")
+    await store.open()
+    marker = tmp_path / "marker"
+    outcome = await store.run_after_file_work(
+        lambda: _write_marker(marker, "on disk"), _note_in_meta
+    )
+    assert outcome == "ON DISK"
+    assert marker.read_text() == "on disk"
+    reader = sqlite3.connect(store.path)
+    assert reader.execute("SELECT value FROM meta WHERE key = 'note-on disk'").fetchone() == (
+        "on disk",
+    )
+    reader.close()
+    await store.close()
+
+
+async def test_failed_file_work_is_raised_and_its_job_never_runs(store: SQLiteStore) -> None:
+    ran: list[str] = []
+
+    def job(connection: sqlite3.Connection, prepared: str) -> None:
+        ran.append(prepared)
+
+    missing = store.data_dir / "no-such-folder" / "file"
+    with pytest.raises(FileNotFoundError):
+        await store.run_after_file_work(lambda: _write_marker(missing, "x"), job)
+    assert ran == []
+    assert await store.run(lambda connection: 7) == 7, "the store serves on"
+
+
+async def test_closing_finishes_the_file_work_already_submitted(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "data")
+    await store.open()
+    tasks = [
+        asyncio.create_task(
+            store.run_after_file_work(
+                lambda n=n: _write_marker(tmp_path / f"m{n}", str(n)), _note_in_meta
+            )
+        )
+        for n in range(200)
+    ]
+    await asyncio.sleep(0)  # every task has submitted its file work
+    await store.close()
+    done = await asyncio.wait_for(asyncio.gather(*tasks), timeout=30)
+    assert sorted(done, key=int) == [str(n) for n in range(200)]
+    reader = sqlite3.connect(store.path)
+    (count,) = reader.execute("SELECT count(*) FROM meta WHERE key LIKE 'note-%'").fetchone()
+    reader.close()
+    assert count == 200

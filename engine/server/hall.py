@@ -14,7 +14,6 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Protocol, cast
 
 from engine import wire
@@ -118,7 +117,7 @@ class LiveSitting:
     warned: set[int] = field(default_factory=set)
     last_seen: float | None = None
     media_last_at: float | None = None
-    media_dir: Path | None = None
+    media_dir: str | None = None
     silent_noted: bool = False
     media_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     stall_noted: bool = False

@@ -8,9 +8,6 @@ irregularity for the proctor — nothing is dropped silently.
 
 from __future__ import annotations
 
-import asyncio
-import os
-import uuid
 from pathlib import Path
 
 from aiohttp import web
@@ -23,10 +20,10 @@ from engine.fixation import (
     Arrival,
     Kind,
     MediaRecord,
+    Upload,
     base_type,
     chunk_problem,
     extension_for,
-    sha256_hex,
     snapshot_problem,
 )
 from engine.server import keys
@@ -54,21 +51,15 @@ async def _sitting(request: web.Request) -> LiveSitting:
     return await hall.sitting_for(claims, request.match_info["part"])
 
 
-def _media_dir(data_dir: Path, live: LiveSitting) -> Path:
-    """The sitting's media folder, made on its first upload (not checked on every chunk)."""
+def _media_dir(data_dir: Path, live: LiveSitting) -> str:
+    """The sitting's media folder relative to the data directory, made on its first upload
+    (not checked on every chunk)."""
     if live.media_dir is None:
         snap = live.sitting.snapshot
-        folder = data_dir / "media" / snap.exam_id / snap.candidate_id / snap.part_id
-        folder.mkdir(parents=True, exist_ok=True)
+        folder = f"media/{snap.exam_id}/{snap.candidate_id}/{snap.part_id}"
+        (data_dir / folder).mkdir(parents=True, exist_ok=True)
         live.media_dir = folder
     return live.media_dir
-
-
-def _write_synced(path: Path, data: bytes) -> None:
-    with path.open("wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
 
 
 async def _read_body(request: web.Request, limit: int) -> bytes | None:
@@ -171,23 +162,16 @@ async def _store(
 ) -> MediaRecord | web.Response:
     config = request.app[keys.CONFIG]
     folder = _media_dir(config.data_dir, live)
-    final = folder / f"{kind.value}-{seq:06d}.{extension_for(kind, media_type)}"
-    temporary = folder / f".upload-{uuid.uuid4().hex}"
-    await asyncio.to_thread(_write_synced, temporary, data)
-    record = MediaRecord(
+    upload = Upload(
         live.sitting.id,
         kind,
         seq,
         media_type,
-        len(data),
-        sha256_hex(data),
         client_time,
         hall.now(),
-        str(final.relative_to(config.data_dir)),
+        f"{folder}/{kind.value}-{seq:06d}.{extension_for(kind, media_type)}",
     )
-    stored = await _records(request).store_media(
-        data_dir=config.data_dir, temporary=temporary, final=final, record=record
-    )
+    stored = await _records(request).store_media(data_dir=config.data_dir, upload=upload, data=data)
     if stored.arrival is Arrival.CONFLICT:
         await hall.note(
             live,

@@ -6,6 +6,7 @@ and its journal: every stored chunk is a journal event with its hash before it i
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import sqlite3
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.exceptions import AuthError, StoreError
-from engine.fixation import Arrival, Kind, MediaRecord, classify
+from engine.fixation import Arrival, Kind, MediaRecord, Upload, classify, sha256_hex
 from engine.model import Staff
 from engine.store.sqlite import SQLiteStore
 
@@ -38,6 +39,25 @@ MEDIA_COLUMNS = (
     "sitting_id, kind, seq, media_type, size, sha256, client_time, server_time, path, purged"
 )
 
+PLACE_UPLOAD = (
+    "SELECT (SELECT sha256 FROM media WHERE sitting_id = ? AND kind = ? AND seq = ?), "
+    "(SELECT COALESCE(MAX(seq), 0) FROM media WHERE sitting_id = ? AND kind = ?)"
+)
+"""What an upload's arrival is decided on: the hash stored under its number, the highest
+number stored (one statement, two index lookups)."""
+
+
+def _write_synced(path: str, data: bytes) -> None:
+    """Plain system calls (each gives the GIL up and takes it back), not a buffered file."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+    try:
+        view, written = memoryview(data), 0
+        while written < len(data):
+            written += os.write(descriptor, view[written:])
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
 
 @dataclass(frozen=True, slots=True)
 class Stored:
@@ -50,6 +70,8 @@ class Stored:
 class ProctoringRecords:
     def __init__(self, store: SQLiteStore) -> None:
         self.store = store
+        self._uploads = itertools.count(1)
+        """Names the temporary files of uploads in flight (unique within the process)."""
 
     async def open(self) -> None:
         def job(connection: sqlite3.Connection) -> None:
@@ -104,33 +126,30 @@ class ProctoringRecords:
 
     # -- media -------------------------------------------------------------------------------
 
-    async def store_media(
-        self,
-        *,
-        data_dir: Path,
-        temporary: Path,
-        final: Path,
-        record: MediaRecord,
-    ) -> Stored:
-        """Place an fsynced upload at its final path and record it, unless it repeats or clashes.
+    async def store_media(self, *, data_dir: Path, upload: Upload, data: bytes) -> Stored:
+        """Hash and fsync an upload, then place it at its final path and record it, unless it
+        repeats or clashes.
 
-        Decided on the writer thread, so two uploads of the same number cannot both win.
+        The file work runs on the store's file threads; placing and recording on the writer
+        thread, so two uploads of the same number cannot both win.
         """
+        final = os.path.join(data_dir, upload.path)
+        folder, name = os.path.split(final)
+        temporary = os.path.join(folder, f".upload-{next(self._uploads)}-{name}")
 
-        def job(connection: sqlite3.Connection) -> Stored:
-            same_seq = connection.execute(
-                "SELECT sha256 FROM media WHERE sitting_id = ? AND kind = ? AND seq = ?",
-                (record.sitting_id, record.kind.value, record.seq),
+        def write() -> MediaRecord:
+            record = upload.record(len(data), sha256_hex(data))
+            _write_synced(temporary, data)
+            return record
+
+        def job(connection: sqlite3.Connection, record: MediaRecord) -> Stored:
+            key = (record.sitting_id, record.kind.value)
+            same_seq_sha256, highest = connection.execute(
+                PLACE_UPLOAD, (*key, record.seq, *key)
             ).fetchone()
-            (highest,) = connection.execute(
-                "SELECT COALESCE(MAX(seq), 0) FROM media WHERE sitting_id = ? AND kind = ?",
-                (record.sitting_id, record.kind.value),
-            ).fetchone()
-            arrival = classify(
-                record.seq, record.sha256, None if same_seq is None else same_seq[0], highest
-            )
+            arrival = classify(record.seq, record.sha256, same_seq_sha256, highest)
             if arrival in (Arrival.REPEAT, Arrival.CONFLICT):
-                temporary.unlink(missing_ok=True)
+                os.unlink(temporary)
                 row = connection.execute(
                     f"SELECT {MEDIA_COLUMNS} FROM media WHERE sitting_id = ? AND kind = ? "
                     "AND seq = ?",
@@ -165,7 +184,7 @@ class ProctoringRecords:
 
         try:
             # Many a second on exam day, and it reads only the media table.
-            return await self.store.run(job, sees_answers=False)
+            return await self.store.run_after_file_work(write, job, sees_answers=False)
         except OSError as error:
             raise StoreError(f"could not store media: {error}") from error
 

@@ -51,8 +51,10 @@ from engine.store.answer_buffer import AnswerBuffer
 from engine.store.answer_buffer import Row as AnswerRow
 from engine.store.base import Redemption, StoredSitting
 from engine.store.checkpointer import WRITER_AUTOCHECKPOINT_PAGES, Checkpointer
+from engine.store.file_work import FileWorkers
 
 T = TypeVar("T")
+P = TypeVar("P")
 Job = Callable[[sqlite3.Connection], Any]
 
 SCHEMA = """
@@ -178,6 +180,7 @@ class SQLiteStore:
         self._undo: list[tuple[str, tuple[Any, ...] | None]] = []
         """(sitting id, row before) for every `_rows` change of the batch being committed."""
         self._checkpointer = Checkpointer(self.path, connect)
+        self._file_workers: FileWorkers[_Pending] = FileWorkers(self._after_file_work, self._fail)
         self._answers = AnswerBuffer(self.ANSWERS_LAG_S)
         self._max_variables = 999
         """Bound parameters SQLite takes in one statement (read from the library on open)."""
@@ -202,12 +205,14 @@ class SQLiteStore:
         )
         self._thread.start()
         self._checkpointer.start()
+        self._file_workers.start()
 
     async def close(self) -> None:
         if self._thread is None:
             return
         # First, so that the writer's connection is the last one and removes the log on close.
         await asyncio.to_thread(self._checkpointer.stop)
+        await asyncio.to_thread(self._file_workers.stop)  # their jobs queue before the stop
         self._queue.put(None)
         await asyncio.to_thread(self._thread.join)
         self._thread = None
@@ -503,6 +508,33 @@ class SQLiteStore:
         answers held back (engine/store/answer_buffer.py) are not written early for it.
         """
         return await self._enqueue(job, sees_answers=sees_answers)
+
+    async def run_after_file_work(
+        self,
+        file_work: Callable[[], P],
+        job: Callable[[sqlite3.Connection, P], T],
+        *,
+        sees_answers: bool = True,
+    ) -> T:
+        """`file_work()` on a file thread (engine/store/file_work.py), outside any transaction,
+        then `job(connection, what it returned)` on the writer thread inside the next group
+        commit. Returns once that commit is durable; an exception from either is raised here."""
+        if self._thread is None:
+            raise StoreError("the store is not open")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        prepared: list[P] = []
+        pending = _Pending(
+            lambda connection: job(connection, prepared[0]), loop, future, None, sees_answers
+        )
+        self._file_workers.submit(lambda: prepared.append(file_work()), pending)
+        return await future
+
+    def _after_file_work(self, pending: _Pending, _: object) -> None:
+        self._queue.put(pending)
+
+    def _fail(self, pending: _Pending, error: Exception) -> None:
+        self._resolve([(pending, False, error)])
 
     def _enqueue(
         self,

@@ -131,6 +131,8 @@ async def test_every_wrong_chunk_is_refused_or_noted(
         "media-out-of-order",
         "media-bad",
     ]
+    left = list((running.config.data_dir / "media").rglob(".upload-*"))
+    assert left == [], "a refused or repeated upload leaves no temporary file"
 
 
 async def test_no_chunk_is_taken_for_a_closed_sitting_or_a_bad_token(
