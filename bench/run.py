@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from bench import detectors as detectors_bench
 from bench import offline
 from bench import store as store_bench
 from bench.catalog import EXAM_ID, PART_ID
@@ -597,6 +598,7 @@ def offline_figures(plan: Plan) -> list[Outcome]:
         Outcome("offline forms, 10,000-item bank", offline.bench_forms(plan.forms)),
         Outcome("offline scoring", offline.bench_scoring(plan.scored)),
         Outcome("offline scoring, ResponseMatrix.group_counts", offline.bench_group_counts()),
+        Outcome("levels frame through the detectors", detectors_bench.measure()),
     ]
 
 
@@ -776,6 +778,17 @@ def summary_rows(outcomes: dict[str, Outcome], plan: Plan) -> list[tuple[str, st
                 f"  the same through ResponseMatrix.group_counts ({g['candidates']:,}), s",
                 "",
                 f"{g['seconds']}",
+                "",
+            )
+        )
+    levels = outcomes.get("levels frame through the detectors")
+    if levels:
+        f = levels.figures
+        rows.append(
+            (
+                "levels frame through the detectors, µs (cores at 10,000 sittings)",
+                "",
+                f"{f['us_per_frame']} ({f['cores_at_10000_sittings']})",
                 "",
             )
         )

@@ -6,6 +6,7 @@ and its journal: every stored chunk is a journal event with its hash before it i
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
@@ -139,7 +140,12 @@ class ProctoringRecords:
 
         def write() -> MediaRecord:
             record = upload.record(len(data), sha256_hex(data))
-            _write_synced(temporary, data)
+            try:
+                _write_synced(temporary, data)
+            except OSError:
+                with contextlib.suppress(OSError):
+                    os.unlink(temporary)  # a disk that filled up mid-write leaves no half file
+                raise
             return record
 
         def job(connection: sqlite3.Connection, record: MediaRecord) -> Stored:
