@@ -65,7 +65,7 @@ class TalkDetector(Detector):
         while held - history[0].size >= self.history:
             held -= history.popleft().size
         state["held"] = held
-        if float(values.max()) <= self.min_level:
+        if values.size == 0 or float(values.max()) <= self.min_level:
             # A quiet frame (most of them): nothing in it can pass a threshold of at least
             # min_level, so the room's floor need not be worked out.
             return []

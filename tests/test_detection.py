@@ -30,6 +30,14 @@ def test_sustained_speech_is_found_and_short_noise_is_not() -> None:
     assert finding.kind == "talk" and "2.8 s" in finding.detail
 
 
+def test_an_empty_frame_finds_nothing_and_keeps_the_history() -> None:
+    talk = TalkDetector()
+    state: dict[str, Any] = {}
+    talk.on_levels(state, 0.0, 0.1, levels((0.01, 50)))
+    assert talk.on_levels(state, 5.0, 0.1, np.empty(0)) == []
+    assert state["held"] == 50
+
+
 def test_a_noisy_room_raises_the_bar() -> None:
     talk = TalkDetector()
     state: dict[str, Any] = {}
