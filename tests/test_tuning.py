@@ -76,3 +76,59 @@ async def test_the_thaw_frees_cycles_that_died_frozen() -> None:
             schedule.cancel()
             await asyncio.gather(schedule, return_exceptions=True)
         assert all(ref() is None for ref in cycles)
+
+
+def _frozen_garbage(count: int = 100) -> list[weakref.ref[_Cycle]]:
+    """Cycles frozen while alive, then dropped: only a thaw lets a collection free them."""
+    gc.collect()
+    gc.disable()
+    held = [_Cycle() for _ in range(count)]
+    cycles = [weakref.ref(cycle) for cycle in held]
+    gc.freeze()
+    del held
+    gc.collect()
+    assert all(ref() is not None for ref in cycles)
+    return cycles
+
+
+async def test_the_thaw_waits_until_no_sitting_runs() -> None:
+    with _collector_restored():
+        cycles = _frozen_garbage()
+        running = [True]
+        schedule = asyncio.create_task(
+            tuning.collect_on_schedule(
+                every_s=0.05,
+                after_allocations=10**9,
+                thaw_every_s=0.05,
+                check_every_s=0.01,
+                quiet=lambda: not running[0],
+            )
+        )
+        try:
+            await asyncio.sleep(0.3)
+            assert all(ref() is not None for ref in cycles), "thawed while sittings ran"
+            running[0] = False
+            await _until(lambda: all(ref() is None for ref in cycles))
+        finally:
+            schedule.cancel()
+            await asyncio.gather(schedule, return_exceptions=True)
+
+
+async def test_a_node_never_quiet_still_thaws_at_the_longest_interval() -> None:
+    with _collector_restored():
+        cycles = _frozen_garbage()
+        schedule = asyncio.create_task(
+            tuning.collect_on_schedule(
+                every_s=3600,
+                after_allocations=10**9,
+                thaw_every_s=0.01,
+                check_every_s=0.01,
+                quiet=lambda: False,
+                thaw_at_least_every_s=0.2,
+            )
+        )
+        try:
+            await _until(lambda: all(ref() is None for ref in cycles))
+        finally:
+            schedule.cancel()
+            await asyncio.gather(schedule, return_exceptions=True)

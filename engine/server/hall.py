@@ -296,6 +296,10 @@ class Hall:
             same_scheme_exams=same_scheme,
         )
 
+    def has_running_sittings(self) -> bool:
+        """Whether a candidate is answering now (paused and checked-in ones are not)."""
+        return any(live.sitting.state is State.RUNNING for live in self.live.values())
+
     async def sitting_for(self, claims: Claims, part_id: str) -> LiveSitting:
         """The token's candidate's sitting of this part (loaded, or made if new)."""
         runtime = self.exams.get(claims.exam_id)

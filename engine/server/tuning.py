@@ -13,7 +13,7 @@ import importlib.util
 import logging
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
@@ -41,9 +41,13 @@ COLLECT_AFTER_ALLOCATIONS = 200_000
 while 10,000 sittings start (a million new objects) that is a few collections of about 0.2 s
 instead of one of 0.4–0.5 s."""
 THAW_EVERY_S = 3600.0
-"""How often everything frozen is walked again, so cycles that died frozen are freed. At
-10,000 running sittings that walk took 0.79 s over 910,000 frozen objects, and the loop woke
-1.0 s late (docs/performance.md): once an hour, every answer then in flight waits that long."""
+"""How often everything frozen is walked again, so cycles that died frozen are freed: at
+most this often, and only while no sitting runs. At 10,000 running sittings that walk took
+0.79 s over 910,000 frozen objects, and the loop woke 1.0 s late (docs/performance.md):
+every answer then in flight would wait that long."""
+THAW_AT_LEAST_EVERY_S = 86_400.0
+"""…but at least this often, running sittings or not: a node never without one still frees
+what died frozen."""
 
 
 def new_event_loop(choice: str = "auto") -> asyncio.AbstractEventLoop:
@@ -87,7 +91,9 @@ async def tend_collector(app: web.Application) -> AsyncIterator[None]:
     pauses = app.get(keys.COLLECTOR)
     if pauses is not None:
         pauses.install()  # from here on: start-up's own collection is not a pause anyone waits on
-    task = asyncio.create_task(collect_on_schedule())
+    hall = app.get(keys.HALL)
+    quiet = (lambda: not hall.has_running_sittings()) if hall is not None else (lambda: True)
+    task = asyncio.create_task(collect_on_schedule(quiet=quiet))
     yield
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
@@ -101,15 +107,24 @@ async def collect_on_schedule(
     after_allocations: int = COLLECT_AFTER_ALLOCATIONS,
     thaw_every_s: float = THAW_EVERY_S,
     check_every_s: float = 1.0,
+    *,
+    quiet: Callable[[], bool] = lambda: True,
+    thaw_at_least_every_s: float = THAW_AT_LEAST_EVERY_S,
 ) -> None:
-    """Collect everything not frozen, then freeze the survivors, on time or on allocations."""
+    """Collect everything not frozen, then freeze the survivors, on time or on allocations.
+
+    A collection thaws first when `thaw_every_s` have passed since the last thaw and `quiet()`
+    says no candidate would wait on it, or when `thaw_at_least_every_s` have passed.
+    """
     collected_at = thawed_at = time.monotonic()
     while True:
         await asyncio.sleep(check_every_s)
         now = time.monotonic()
-        if now - collected_at < every_s and gc.get_count()[0] < after_allocations:
+        since_thaw = now - thawed_at
+        thaw = since_thaw >= thaw_at_least_every_s or (since_thaw >= thaw_every_s and quiet())
+        if not thaw and now - collected_at < every_s and gc.get_count()[0] < after_allocations:
             continue
-        if now - thawed_at >= thaw_every_s:
+        if thaw:
             gc.unfreeze()
             thawed_at = now
         gc.collect()

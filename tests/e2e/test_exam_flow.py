@@ -91,6 +91,17 @@ async def test_a_reconnect_resumes_every_answer_and_the_true_remaining_time(
     await client.close()
 
 
+async def test_the_hall_knows_while_a_candidate_is_answering(running: Running) -> None:
+    """What lets the collector's hourly thaw wait for a quiet node."""
+    client, _ = await running.candidate()
+    assert not running.hall.has_running_sittings(), "checked in is not answering yet"
+    await client.start("kk")
+    assert running.hall.has_running_sittings()
+    await client.submit()
+    assert not running.hall.has_running_sittings()
+    await client.close()
+
+
 async def test_ping_returns_the_server_clock(running: Running) -> None:
     client, _ = await running.candidate()
     await client.start("kk")
