@@ -6,7 +6,8 @@ import asyncio
 import contextlib
 import gc
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
 
 from engine.server import tuning
 
@@ -34,48 +35,15 @@ async def _until(condition: Callable[[], bool], timeout_s: float = 5.0) -> None:
             await asyncio.sleep(0.02)
 
 
-async def test_many_new_objects_bring_a_collection_that_frees_cycles_and_freezes_the_rest() -> None:
-    with _collector_restored():
-        gc.collect()
-        gc.disable()
-        schedule = asyncio.create_task(
-            tuning.collect_on_schedule(
-                every_s=3600, after_allocations=20_000, thaw_every_s=3600, check_every_s=0.01
-            )
-        )
-        try:
-            kept = [[n] for n in range(30_000)]  # more than `after_allocations`, kept alive
-            cycles = [weakref.ref(_Cycle()) for _ in range(1000)]  # garbage only gc frees
-            assert all(ref() is not None for ref in cycles)
-            await _until(lambda: gc.get_freeze_count() >= len(kept))
-            assert all(ref() is None for ref in cycles)
-            assert gc.get_count()[0] < 1000
-        finally:
-            schedule.cancel()
-            await asyncio.gather(schedule, return_exceptions=True)
-
-
-async def test_the_thaw_frees_cycles_that_died_frozen() -> None:
-    with _collector_restored():
-        gc.collect()
-        gc.disable()
-        held = [_Cycle() for _ in range(100)]
-        cycles = [weakref.ref(cycle) for cycle in held]
-        gc.freeze()  # frozen while alive
-        del held  # now garbage among frozen objects: no collection sees it before a thaw
-        gc.collect()
-        assert all(ref() is not None for ref in cycles)
-        schedule = asyncio.create_task(
-            tuning.collect_on_schedule(
-                every_s=0.05, after_allocations=10**9, thaw_every_s=0.05, check_every_s=0.01
-            )
-        )
-        try:
-            await asyncio.sleep(0.3)
-        finally:
-            schedule.cancel()
-            await asyncio.gather(schedule, return_exceptions=True)
-        assert all(ref() is None for ref in cycles)
+@contextlib.asynccontextmanager
+async def _scheduled(**settings: Any) -> AsyncIterator[None]:
+    """`collect_on_schedule` running with these settings for the block's length."""
+    schedule = asyncio.create_task(tuning.collect_on_schedule(**settings))
+    try:
+        yield
+    finally:
+        schedule.cancel()
+        await asyncio.gather(schedule, return_exceptions=True)
 
 
 def _frozen_garbage(count: int = 100) -> list[weakref.ref[_Cycle]]:
@@ -84,51 +52,64 @@ def _frozen_garbage(count: int = 100) -> list[weakref.ref[_Cycle]]:
     gc.disable()
     held = [_Cycle() for _ in range(count)]
     cycles = [weakref.ref(cycle) for cycle in held]
-    gc.freeze()
-    del held
+    gc.freeze()  # frozen while alive
+    del held  # now garbage among frozen objects: no collection sees it before a thaw
     gc.collect()
     assert all(ref() is not None for ref in cycles)
     return cycles
+
+
+async def test_many_new_objects_bring_a_collection_that_frees_cycles_and_freezes_the_rest() -> None:
+    with _collector_restored():
+        gc.collect()
+        gc.disable()
+        async with _scheduled(
+            every_s=3600, after_allocations=20_000, thaw_every_s=3600, check_every_s=0.01
+        ):
+            kept = [[n] for n in range(30_000)]  # more than `after_allocations`, kept alive
+            cycles = [weakref.ref(_Cycle()) for _ in range(1000)]  # garbage only gc frees
+            assert all(ref() is not None for ref in cycles)
+            await _until(lambda: gc.get_freeze_count() >= len(kept))
+            assert all(ref() is None for ref in cycles)
+            assert gc.get_count()[0] < 1000
+
+
+async def test_the_thaw_frees_cycles_that_died_frozen() -> None:
+    with _collector_restored():
+        cycles = _frozen_garbage()
+        async with _scheduled(
+            every_s=0.05, after_allocations=10**9, thaw_every_s=0.05, check_every_s=0.01
+        ):
+            await asyncio.sleep(0.3)
+        assert all(ref() is None for ref in cycles)
 
 
 async def test_the_thaw_waits_until_no_sitting_runs() -> None:
     with _collector_restored():
         cycles = _frozen_garbage()
         running = [True]
-        schedule = asyncio.create_task(
-            tuning.collect_on_schedule(
-                every_s=0.05,
-                after_allocations=10**9,
-                thaw_every_s=0.05,
-                check_every_s=0.01,
-                quiet=lambda: not running[0],
-            )
-        )
-        try:
+        async with _scheduled(
+            every_s=0.05,
+            after_allocations=10**9,
+            thaw_every_s=0.05,
+            check_every_s=0.01,
+            quiet=lambda: not running[0],
+        ):
             await asyncio.sleep(0.3)
             assert all(ref() is not None for ref in cycles), "thawed while sittings ran"
             running[0] = False
             await _until(lambda: all(ref() is None for ref in cycles))
-        finally:
-            schedule.cancel()
-            await asyncio.gather(schedule, return_exceptions=True)
 
 
 async def test_a_node_never_quiet_still_thaws_at_the_longest_interval() -> None:
     with _collector_restored():
         cycles = _frozen_garbage()
-        schedule = asyncio.create_task(
-            tuning.collect_on_schedule(
-                every_s=3600,
-                after_allocations=10**9,
-                thaw_every_s=0.01,
-                check_every_s=0.01,
-                quiet=lambda: False,
-                thaw_at_least_every_s=0.2,
-            )
-        )
-        try:
+        async with _scheduled(
+            every_s=3600,
+            after_allocations=10**9,
+            thaw_every_s=0.01,
+            check_every_s=0.01,
+            quiet=lambda: False,
+            thaw_at_least_every_s=0.2,
+        ):
             await _until(lambda: all(ref() is None for ref in cycles))
-        finally:
-            schedule.cancel()
-            await asyncio.gather(schedule, return_exceptions=True)

@@ -171,7 +171,7 @@ async def _store(
         hall.now(),
         f"{folder}/{kind.value}-{seq:06d}.{extension_for(kind, media_type)}",
     )
-    stored = await _records(request).store_media(data_dir=config.data_dir, upload=upload, data=data)
+    stored = await _records(request).store_media(upload, data)
     if stored.arrival is Arrival.CONFLICT:
         await hall.note(
             live,

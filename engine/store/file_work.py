@@ -12,7 +12,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 Then = TypeVar("Then")
 
@@ -22,18 +22,19 @@ at the GIL around every system call (1,000 uploads a second need a quarter of on
 
 
 class FileWorkers(Generic[Then]):
-    """Runs each submitted `work()`, then `hand_on(then, result)` or `fail(then, error)`."""
+    """Runs each submitted `work()`, then `hand_on(then)` or `fail(then, error)`."""
 
     def __init__(
         self,
-        hand_on: Callable[[Then, Any], None],
+        hand_on: Callable[[Then], None],
         fail: Callable[[Then, Exception], None],
         threads: int = FILE_THREADS,
     ) -> None:
         self._hand_on = hand_on
         self._fail = fail
         self._count = threads
-        self._queue: queue.SimpleQueue[tuple[Callable[[], Any], Then] | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[tuple[Callable[[], object], Then] | None]
+        self._queue = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
@@ -44,7 +45,7 @@ class FileWorkers(Generic[Then]):
         for thread in self._threads:
             thread.start()
 
-    def submit(self, work: Callable[[], Any], then: Then) -> None:
+    def submit(self, work: Callable[[], object], then: Then) -> None:
         self._queue.put((work, then))
 
     def stop(self) -> None:
@@ -59,8 +60,8 @@ class FileWorkers(Generic[Then]):
         while (item := self._queue.get()) is not None:
             work, then = item
             try:
-                result = work()
+                work()
             except Exception as error:
                 self._fail(then, error)
             else:
-                self._hand_on(then, result)
+                self._hand_on(then)

@@ -127,14 +127,14 @@ class ProctoringRecords:
 
     # -- media -------------------------------------------------------------------------------
 
-    async def store_media(self, *, data_dir: Path, upload: Upload, data: bytes) -> Stored:
+    async def store_media(self, upload: Upload, data: bytes) -> Stored:
         """Hash and fsync an upload, then place it at its final path and record it, unless it
         repeats or clashes.
 
         The file work runs on the store's file threads; placing and recording on the writer
         thread, so two uploads of the same number cannot both win.
         """
-        final = os.path.join(data_dir, upload.path)
+        final = os.path.join(self.store.data_dir, upload.path)
         folder, name = os.path.split(final)
         temporary = os.path.join(folder, f".upload-{next(self._uploads)}-{name}")
 

@@ -180,7 +180,7 @@ class SQLiteStore:
         self._undo: list[tuple[str, tuple[Any, ...] | None]] = []
         """(sitting id, row before) for every `_rows` change of the batch being committed."""
         self._checkpointer = Checkpointer(self.path, connect)
-        self._file_workers: FileWorkers[_Pending] = FileWorkers(self._after_file_work, self._fail)
+        self._file_workers: FileWorkers[_Pending] = FileWorkers(self._queue.put, self._fail)
         self._answers = AnswerBuffer(self.ANSWERS_LAG_S)
         self._max_variables = 999
         """Bound parameters SQLite takes in one statement (read from the library on open)."""
@@ -529,9 +529,6 @@ class SQLiteStore:
         )
         self._file_workers.submit(lambda: prepared.append(file_work()), pending)
         return await future
-
-    def _after_file_work(self, pending: _Pending, _: object) -> None:
-        self._queue.put(pending)
 
     def _fail(self, pending: _Pending, error: Exception) -> None:
         self._resolve([(pending, False, error)])
