@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import sqlite3
 import sys
 from dataclasses import replace
@@ -312,64 +313,110 @@ async def test_closing_right_after_an_answer_writes_its_row(tmp_path: Path) -> N
     assert answer_rows_on_disk(store) == 1
 
 
-def _write_marker(path: Path, text: str) -> str:
-    path.write_text(text)
-    return text
+def _note_in_meta(connection: sqlite3.Connection, written: list[tuple[str, bytes]]) -> list[str]:
+    """A joint job: one row per written file, named by its item, holding its digest."""
+    store_rows = [(f"note-{name}", digest.hex()) for name, digest in written]
+    connection.executemany("INSERT INTO meta VALUES (?, ?)", store_rows)
+    return [digest.hex() for _, digest in written]
 
 
-def _note_in_meta(connection: sqlite3.Connection, text: str) -> str:
-    connection.execute("INSERT INTO meta VALUES (?, ?)", (f"note-{text}", text))
-    return text.upper()
+def _notes(store: SQLiteStore) -> dict[str, str]:
+    reader = sqlite3.connect(store.path)
+    rows = reader.execute("SELECT key, value FROM meta WHERE key LIKE 'note-%'").fetchall()
+    reader.close()
+    return {key.removeprefix("note-"): value for key, value in rows}
 
 
-async def test_file_work_runs_first_and_its_job_commits_with_what_it_returned(
+async def test_a_write_is_on_disk_before_its_job_commits_with_the_data_s_digest(
     tmp_path: Path,
 ) -> None:
     store = SQLiteStore(tmp_path / "data")
     await store.open()
-    marker = tmp_path / "marker"
-    outcome = await store.run_after_file_work(
-        lambda: _write_marker(marker, "on disk"), _note_in_meta
-    )
-    assert outcome == "ON DISK"
-    assert marker.read_text() == "on disk"
-    reader = sqlite3.connect(store.path)
-    assert reader.execute("SELECT value FROM meta WHERE key = 'note-on disk'").fetchone() == (
-        "on disk",
-    )
-    reader.close()
+    target = tmp_path / "chunk"
+    data = b"\x1aE\xdf\xa3" + bytes(range(256)) * 40
+
+    def job(connection: sqlite3.Connection, written: list[tuple[str, bytes]]) -> list[str]:
+        assert target.read_bytes() == data, "the file is written before its job runs"
+        return _note_in_meta(connection, written)
+
+    outcome = await store.run_after_writing(str(target), data, job, "chunk")
+    assert outcome == hashlib.sha256(data).hexdigest()
     await store.close()
+    assert _notes(store) == {"chunk": outcome}
 
 
-async def test_failed_file_work_is_raised_and_its_job_never_runs(store: SQLiteStore) -> None:
+async def test_writes_done_meanwhile_share_one_call_and_a_failing_one_fails_alone(
+    tmp_path: Path,
+) -> None:
+    store = SQLiteStore(tmp_path / "data")
+    await store.open()
+    calls: list[list[str]] = []
+
+    def job(connection: sqlite3.Connection, written: list[tuple[str, bytes]]) -> list[str]:
+        calls.append([name for name, _ in written])
+        if any(name == "bad" for name, _ in written):
+            connection.execute("INSERT INTO meta VALUES ('partly', 'written')")
+            raise ValueError("the bad one")
+        return _note_in_meta(connection, written)
+
+    names = [f"f{n}" for n in range(30)]
+    names.insert(17, "bad")
+    outcomes = await asyncio.gather(
+        *(
+            store.run_after_writing(str(tmp_path / name), name.encode(), job, name)
+            for name in names
+        ),
+        return_exceptions=True,
+    )
+    await store.close()
+    assert max(len(call) for call in calls) > 1, "writes finished together are recorded together"
+    for name, outcome in zip(names, outcomes, strict=True):
+        if name == "bad":
+            assert isinstance(outcome, ValueError)
+        else:
+            assert outcome == hashlib.sha256(name.encode()).hexdigest()
+    notes = _notes(store)
+    assert sorted(notes) == sorted(name for name in names if name != "bad")
+    reader = sqlite3.connect(store.path)
+    assert reader.execute("SELECT 1 FROM meta WHERE key = 'partly'").fetchone() is None
+    reader.close()
+
+
+async def test_a_failed_write_is_raised_and_its_job_never_runs(store: SQLiteStore) -> None:
     ran: list[str] = []
 
-    def job(connection: sqlite3.Connection, prepared: str) -> None:
-        ran.append(prepared)
+    def job(connection: sqlite3.Connection, written: list[tuple[str, bytes]]) -> list[None]:
+        ran.extend(name for name, _ in written)
+        return [None for _ in written]
 
     missing = store.data_dir / "no-such-folder" / "file"
-    with pytest.raises(FileNotFoundError):
-        await store.run_after_file_work(lambda: _write_marker(missing, "x"), job)
+    with pytest.raises(FileNotFoundError) as raised:
+        await store.run_after_writing(str(missing), b"x", job, "missing")
+    assert raised.value.filename == str(missing)
+    existing = store.data_dir / "existing"
+    existing.write_bytes(b"kept")
+    with pytest.raises(FileExistsError):
+        await store.run_after_writing(str(existing), b"new", job, "existing", exclusive=True)
+    assert existing.read_bytes() == b"kept", "an exclusive write leaves a file there untouched"
     assert ran == []
     assert await store.run(lambda connection: 7) == 7, "the store serves on"
 
 
-async def test_closing_finishes_the_file_work_already_submitted(tmp_path: Path) -> None:
+async def test_closing_finishes_the_writes_already_sent(tmp_path: Path) -> None:
     store = SQLiteStore(tmp_path / "data")
     await store.open()
+    payloads = [f"chunk {n}".encode() * (1 + n) for n in range(200)]
     tasks = [
         asyncio.create_task(
-            store.run_after_file_work(
-                lambda n=n: _write_marker(tmp_path / f"m{n}", str(n)), _note_in_meta
-            )
+            store.run_after_writing(str(tmp_path / f"m{n}"), data, _note_in_meta, f"m{n}")
         )
-        for n in range(200)
+        for n, data in enumerate(payloads)
     ]
-    await asyncio.sleep(0)  # every task has submitted its file work
+    await asyncio.sleep(0)  # every task has asked to write; the first starts the file process
+    assert not any(task.done() for task in tasks), "the store closes with every write in flight"
     await store.close()
     done = await asyncio.wait_for(asyncio.gather(*tasks), timeout=30)
-    assert sorted(done, key=int) == [str(n) for n in range(200)]
-    reader = sqlite3.connect(store.path)
-    (count,) = reader.execute("SELECT count(*) FROM meta WHERE key LIKE 'note-%'").fetchone()
-    reader.close()
-    assert count == 200
+    assert done == [hashlib.sha256(data).hexdigest() for data in payloads]
+    assert len(_notes(store)) == 200
+    with pytest.raises(StoreError, match="not open"):
+        await store.run_after_writing(str(tmp_path / "late"), b"x", _note_in_meta, "late")

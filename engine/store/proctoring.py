@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.exceptions import AuthError, StoreError
-from engine.fixation import Arrival, Kind, MediaRecord, Upload, classify, sha256_hex
+from engine.fixation import Arrival, Kind, MediaRecord, Upload, classify
 from engine.model import Staff
 from engine.store.sqlite import SQLiteStore
 
@@ -40,24 +40,51 @@ MEDIA_COLUMNS = (
     "sitting_id, kind, seq, media_type, size, sha256, client_time, server_time, path, purged"
 )
 
-PLACE_UPLOAD = (
-    "SELECT (SELECT sha256 FROM media WHERE sitting_id = ? AND kind = ? AND seq = ?), "
-    "(SELECT COALESCE(MAX(seq), 0) FROM media WHERE sitting_id = ? AND kind = ?)"
+PLACED_ALREADY = (
+    "SELECT w.column1, "
+    "(SELECT sha256 FROM media m "
+    "WHERE m.sitting_id = w.column2 AND m.kind = w.column3 AND m.seq = w.column4), "
+    "(SELECT COALESCE(MAX(seq), 0) FROM media m "
+    "WHERE m.sitting_id = w.column2 AND m.kind = w.column3) "
+    "FROM (VALUES {values}) AS w"
 )
-"""What an upload's arrival is decided on: the hash stored under its number, the highest
-number stored (one statement, two index lookups)."""
+"""What uploads' arrivals are decided on: per (index, sitting, kind, seq), the hash stored under
+that number and the highest number stored (two index lookups each, one statement for all)."""
+LOOKUPS_PER_STATEMENT = 200
+INSERT_MEDIA = f"INSERT INTO media ({MEDIA_COLUMNS}, journal_seq) VALUES "
+SELECT_MEDIA = f"SELECT {MEDIA_COLUMNS} FROM media WHERE sitting_id = ? AND kind = ? AND seq = ?"
 
 
-def _write_synced(path: str, data: bytes) -> None:
-    """Plain system calls (each gives the GIL up and takes it back), not a buffered file."""
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
-    try:
-        view, written = memoryview(data), 0
-        while written < len(data):
-            written += os.write(descriptor, view[written:])
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
+@dataclass(frozen=True, slots=True)
+class _Written:
+    """An upload on disk, waiting for the writer to place and record it."""
+
+    upload: Upload
+    size: int
+    at: str
+    """Where it was written: its final path, or a temporary one if that existed."""
+    final: str
+
+
+def _placed_already(
+    connection: sqlite3.Connection, records: list[MediaRecord]
+) -> list[tuple[str | None, int]]:
+    """For each record: the SHA-256 stored under its number (or None), the highest number
+    stored for its sitting and kind."""
+    found: dict[int, tuple[str | None, int]] = {}
+    for start in range(0, len(records), LOOKUPS_PER_STATEMENT):
+        chunk = records[start : start + LOOKUPS_PER_STATEMENT]
+        values = ", ".join(["(?, ?, ?, ?)"] * len(chunk))
+        parameters = [
+            value
+            for index, record in enumerate(chunk, start)
+            for value in (index, record.sitting_id, record.kind.value, record.seq)
+        ]
+        for index, sha256, highest in connection.execute(
+            PLACED_ALREADY.format(values=values), parameters
+        ):
+            found[index] = (sha256, highest)
+    return [found[index] for index in range(len(records))]
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,71 +155,108 @@ class ProctoringRecords:
     # -- media -------------------------------------------------------------------------------
 
     async def store_media(self, upload: Upload, data: bytes) -> Stored:
-        """Hash and fsync an upload, then place it at its final path and record it, unless it
-        repeats or clashes.
+        """Write and fsync an upload, then record it at its final path, unless it repeats or
+        clashes with one stored already.
 
-        The file work runs on the store's file threads; placing and recording on the writer
-        thread, so two uploads of the same number cannot both win.
+        The file is written straight to its final name in the store's file process, so the usual
+        upload needs no rename; if that name exists (the same number again, or a file a crash
+        left before its commit), it is written to a temporary name and the writer decides.
+        Placing and recording happen on the writer thread, so two uploads of the same number
+        cannot both win.
         """
         final = os.path.join(self.store.data_dir, upload.path)
-        folder, name = os.path.split(final)
-        temporary = os.path.join(folder, f".upload-{next(self._uploads)}-{name}")
-
-        def write() -> MediaRecord:
-            record = upload.record(len(data), sha256_hex(data))
-            try:
-                _write_synced(temporary, data)
-            except OSError:
-                with contextlib.suppress(OSError):
-                    os.unlink(temporary)  # a disk that filled up mid-write leaves no half file
-                raise
-            return record
-
-        def job(connection: sqlite3.Connection, record: MediaRecord) -> Stored:
-            key = (record.sitting_id, record.kind.value)
-            same_seq_sha256, highest = connection.execute(
-                PLACE_UPLOAD, (*key, record.seq, *key)
-            ).fetchone()
-            arrival = classify(record.seq, record.sha256, same_seq_sha256, highest)
-            if arrival in (Arrival.REPEAT, Arrival.CONFLICT):
-                os.unlink(temporary)
-                row = connection.execute(
-                    f"SELECT {MEDIA_COLUMNS} FROM media WHERE sitting_id = ? AND kind = ? "
-                    "AND seq = ?",
-                    (record.sitting_id, record.kind.value, record.seq),
-                ).fetchone()
-                return Stored(arrival, _record(row))
-            os.replace(temporary, final)
-            journal_seq = self.store.append_event(
-                connection,
-                record.sitting_id,
-                f"media-{record.kind.value}",
-                record.server_time,
-                {**record.to_json(), "arrival": arrival.value},
-            )
-            connection.execute(
-                f"INSERT INTO media ({MEDIA_COLUMNS}, journal_seq) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)",
-                (
-                    record.sitting_id,
-                    record.kind.value,
-                    record.seq,
-                    record.media_type,
-                    record.size,
-                    record.sha256,
-                    record.client_time,
-                    record.server_time,
-                    record.path,
-                    journal_seq,
-                ),
-            )
-            return Stored(arrival, record)
-
         try:
-            # Many a second on exam day, and it reads only the media table.
-            return await self.store.run_after_file_work(write, job, sees_answers=False)
+            try:
+                # Many a second on exam day, and it reads only the media table.
+                return await self.store.run_after_writing(
+                    final,
+                    data,
+                    self._place_uploads,
+                    _Written(upload, len(data), final, final),
+                    exclusive=True,
+                    sees_answers=False,
+                )
+            except FileExistsError:
+                folder, name = os.path.split(final)
+                temporary = os.path.join(folder, f".upload-{next(self._uploads)}-{name}")
+                return await self.store.run_after_writing(
+                    temporary,
+                    data,
+                    self._place_uploads,
+                    _Written(upload, len(data), temporary, final),
+                    sees_answers=False,
+                )
         except OSError as error:
             raise StoreError(f"could not store media: {error}") from error
+
+    def _place_uploads(
+        self, connection: sqlite3.Connection, uploads: list[tuple[_Written, bytes]]
+    ) -> list[Stored]:
+        """Decide, journal and record the uploads written since the last commit: one lookup,
+        one journal statement and one media statement for all of them (writer thread)."""
+        records = [written.upload.record(written.size, digest.hex()) for written, digest in uploads]
+        stored_before = _placed_already(connection, records)
+        placed: dict[tuple[str, str, int], MediaRecord] = {}
+        highest: dict[tuple[str, str], int] = {}
+        results: list[Stored] = []
+        new: list[tuple[MediaRecord, Arrival]] = []
+        renames: list[tuple[str, str]] = []
+        for (written, _), record, (sha_before, highest_before) in zip(
+            uploads, records, stored_before, strict=True
+        ):
+            key = (record.sitting_id, record.kind.value)
+            earlier = placed.get((*key, record.seq))
+            top = max(highest_before, highest.get(key, 0))
+            same_seq = earlier.sha256 if earlier is not None else sha_before
+            arrival = classify(record.seq, record.sha256, same_seq, top)
+            if arrival in (Arrival.REPEAT, Arrival.CONFLICT):
+                kept = earlier or _record(
+                    connection.execute(SELECT_MEDIA, (*key, record.seq)).fetchone()
+                )
+                kept_at = os.path.join(self.store.data_dir, kept.path)
+                if written.at != kept_at or kept.purged:  # else the file there is the kept one's
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(written.at)
+                results.append(Stored(arrival, kept))
+                continue
+            if written.at != written.final:
+                renames.append((written.at, written.final))
+            placed[(*key, record.seq)] = record
+            highest[key] = max(top, record.seq)
+            new.append((record, arrival))
+            results.append(Stored(arrival, record))
+        journal_seqs = self.store.append_events(
+            connection,
+            [
+                (
+                    record.sitting_id,
+                    f"media-{record.kind.value}",
+                    record.server_time,
+                    {**record.to_json(), "arrival": arrival.value},
+                )
+                for record, arrival in new
+            ],
+        )
+        rows = [
+            (
+                record.sitting_id,
+                record.kind.value,
+                record.seq,
+                record.media_type,
+                record.size,
+                record.sha256,
+                record.client_time,
+                record.server_time,
+                record.path,
+                0,
+                journal_seq,
+            )
+            for (record, _), journal_seq in zip(new, journal_seqs, strict=True)
+        ]
+        self.store.insert_many(connection, INSERT_MEDIA, rows)
+        for temporary, final in renames:  # last: a statement that fails leaves no file moved
+            os.replace(temporary, final)
+        return results
 
     async def next_snapshot_seq(self, sitting_id: str) -> int:
         def job(connection: sqlite3.Connection) -> int:

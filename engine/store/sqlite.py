@@ -40,7 +40,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from engine import journal
 from engine.exceptions import AuthError, StoreError
@@ -51,10 +51,10 @@ from engine.store.answer_buffer import AnswerBuffer
 from engine.store.answer_buffer import Row as AnswerRow
 from engine.store.base import Redemption, StoredSitting
 from engine.store.checkpointer import WRITER_AUTOCHECKPOINT_PAGES, Checkpointer
-from engine.store.file_work import FileWorkers
+from engine.store.file_process import FileProcess
 
 T = TypeVar("T")
-P = TypeVar("P")
+Item = TypeVar("Item")
 Job = Callable[[sqlite3.Connection], Any]
 
 SCHEMA = """
@@ -101,7 +101,7 @@ OPEN_STATES = (State.CHECKED_IN.value, State.RUNNING.value, State.PAUSED.value)
 
 
 ROWS_PER_STATEMENT = 128
-"""The largest multi-row statement `_insert_many` writes (a power of two)."""
+"""The largest multi-row statement `insert_many` writes (a power of two)."""
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -133,6 +133,22 @@ class _Pending:
     so it needs no savepoint, and consecutive records are written together."""
     sees_answers: bool = True
     """The job may read the answers table: the answers held back are written before it runs."""
+    together: Together[Any, Any] | None = None
+    """Set for `run_after_writing` calls: consecutive ones with the same job are run as one call
+    (`job` alone is the fallback)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Together(Generic[Item, T]):
+    """A job that takes many items at once (one statement per table for all of them), and one
+    of its items."""
+
+    job: Callable[[sqlite3.Connection, list[Item]], list[T]]
+    item: Item
+
+
+def _same_job(together: Together[Any, Any] | None, other: Together[Any, Any]) -> bool:
+    return together is not None and together.job == other.job
 
 
 class _PartlyWritten(Exception):
@@ -180,7 +196,8 @@ class SQLiteStore:
         self._undo: list[tuple[str, tuple[Any, ...] | None]] = []
         """(sitting id, row before) for every `_rows` change of the batch being committed."""
         self._checkpointer = Checkpointer(self.path, connect)
-        self._file_workers: FileWorkers[_Pending] = FileWorkers(self._queue.put, self._fail)
+        self._files = FileProcess()
+        self._closing = False
         self._answers = AnswerBuffer(self.ANSWERS_LAG_S)
         self._max_variables = 999
         """Bound parameters SQLite takes in one statement (read from the library on open)."""
@@ -188,6 +205,7 @@ class SQLiteStore:
     # -- the writer thread -------------------------------------------------------------------
 
     async def open(self) -> None:
+        self._closing = False
         self.data_dir.mkdir(parents=True, exist_ok=True)
         connection = connect(self.path)
         connection.executescript(SCHEMA)
@@ -205,14 +223,14 @@ class SQLiteStore:
         )
         self._thread.start()
         self._checkpointer.start()
-        self._file_workers.start()
 
     async def close(self) -> None:
         if self._thread is None:
             return
         # First, so that the writer's connection is the last one and removes the log on close.
         await asyncio.to_thread(self._checkpointer.stop)
-        await asyncio.to_thread(self._file_workers.stop)  # their jobs queue before the stop
+        self._closing = True  # no new uploads; those sent are written and queued before the stop
+        await self._files.stop()
         self._queue.put(None)
         await asyncio.to_thread(self._thread.join)
         self._thread = None
@@ -280,21 +298,17 @@ class SQLiteStore:
                     outcomes.extend(self._write_records(connection, batch[index:end]))
                     index = end
                     continue
-                index += 1
-                if pending.sees_answers:
+                end = index + 1
+                if pending.together is not None:
+                    while end < len(batch) and _same_job(batch[end].together, pending.together):
+                        end += 1
+                if any(later.sees_answers for later in batch[index:end]):
                     self._write_answers(connection, self._answers.take_all())
-                head_at_job = self._head
-                undo_at_job = len(self._undo)
-                connection.execute("SAVEPOINT job")
-                try:
-                    outcomes.append((True, pending.job(connection)))
-                    connection.execute("RELEASE job")
-                except Exception as error:
-                    connection.execute("ROLLBACK TO job")
-                    connection.execute("RELEASE job")
-                    self._head = head_at_job
-                    self._roll_back_rows(undo_at_job)
-                    outcomes.append((False, error))
+                if end - index > 1:
+                    outcomes.extend(self._write_together(connection, batch[index:end]))
+                else:
+                    outcomes.append(self._in_savepoint(connection, pending.job))
+                index = end
             self._write_answers(connection, self._answers_due(batch))
             connection.execute("COMMIT")
         except Exception as error:
@@ -316,6 +330,42 @@ class SQLiteStore:
         self._resolve(
             [(pending, ok, value) for pending, (ok, value) in zip(batch, outcomes, strict=True)]
         )
+
+    def _in_savepoint(self, connection: sqlite3.Connection, job: Job) -> tuple[bool, Any]:
+        """(True, what `job` returned), or (False, its exception) with all it wrote undone."""
+        head_at_job = self._head
+        undo_at_job = len(self._undo)
+        connection.execute("SAVEPOINT job")
+        try:
+            value = job(connection)
+        except Exception as error:
+            connection.execute("ROLLBACK TO job")
+            connection.execute("RELEASE job")
+            self._head = head_at_job
+            self._roll_back_rows(undo_at_job)
+            return False, error
+        connection.execute("RELEASE job")
+        return True, value
+
+    def _write_together(
+        self, connection: sqlite3.Connection, run: list[_Pending]
+    ) -> list[tuple[bool, Any]]:
+        """A run of `Together` jobs with one job: one call for all their items; if that raises,
+        each alone, so only the failing one fails."""
+        first = run[0].together
+        assert first is not None
+        items = [pending.together.item for pending in run if pending.together is not None]
+
+        def all_at_once(connection: sqlite3.Connection) -> list[Any]:
+            results = first.job(connection, items)
+            if len(results) != len(items):
+                raise StoreError(f"a joint job gave {len(results)} results for {len(items)} items")
+            return results
+
+        ok, results = self._in_savepoint(connection, all_at_once)
+        if ok:
+            return [(True, result) for result in results]
+        return [self._in_savepoint(connection, pending.job) for pending in run]
 
     def _write_records(
         self, connection: sqlite3.Connection, run: list[_Pending]
@@ -368,7 +418,7 @@ class SQLiteStore:
                 answers.append(_answer_row(event.sitting_id, answer, seq))
             latest[event.sitting_id] = row
             seqs.append(seq)
-        self._insert_many(connection, _INSERT_JOURNAL, entries)
+        self.insert_many(connection, _INSERT_JOURNAL, entries)
         for answer_row in answers:
             self._answers.add(answer_row, now)
         self._head = journal.Head(seq, chain)
@@ -383,11 +433,11 @@ class SQLiteStore:
             else:
                 full.append(row)
             self._remember_row(row, before)
-        self._insert_many(connection, _REPLACE_SITTINGS_HEAD, full)
-        self._insert_many(connection, _SET_LAST_SEQ_HEAD, last_seq_only, _SET_LAST_SEQ_TAIL)
+        self.insert_many(connection, _REPLACE_SITTINGS_HEAD, full)
+        self.insert_many(connection, _SET_LAST_SEQ_HEAD, last_seq_only, _SET_LAST_SEQ_TAIL)
         return seqs
 
-    def _insert_many(
+    def insert_many(
         self,
         connection: sqlite3.Connection,
         head: str,
@@ -459,7 +509,7 @@ class SQLiteStore:
     def _write_answers(self, connection: sqlite3.Connection, rows: list[AnswerRow]) -> None:
         if not rows:
             return
-        self._insert_many(connection, "INSERT INTO answers VALUES ", rows)
+        self.insert_many(connection, "INSERT INTO answers VALUES ", rows)
         connection.execute(
             "INSERT OR REPLACE INTO meta VALUES (?, ?)",
             (ANSWERS_MARK, self._answers.indexed_to(self._head.seq)),
@@ -483,7 +533,7 @@ class SQLiteStore:
                 raise StoreError(f"journal event {seq}: an answer without {missing}") from None
             rows.append(_answer_row(sitting_id, answer, seq))
         connection.execute("BEGIN IMMEDIATE")
-        self._insert_many(connection, "INSERT OR IGNORE INTO answers VALUES ", rows)
+        self.insert_many(connection, "INSERT OR IGNORE INTO answers VALUES ", rows)
         connection.execute(
             "INSERT OR REPLACE INTO meta VALUES (?, ?)", (ANSWERS_MARK, self._head.seq)
         )
@@ -509,29 +559,43 @@ class SQLiteStore:
         """
         return await self._enqueue(job, sees_answers=sees_answers)
 
-    async def run_after_file_work(
+    async def run_after_writing(
         self,
-        file_work: Callable[[], P],
-        job: Callable[[sqlite3.Connection, P], T],
+        path: str,
+        data: bytes,
+        job: Callable[[sqlite3.Connection, list[tuple[Item, bytes]]], list[T]],
+        item: Item,
         *,
+        exclusive: bool = False,
         sees_answers: bool = True,
     ) -> T:
-        """`file_work()` on a file thread (engine/store/file_work.py), outside any transaction,
-        then `job(connection, what it returned)` on the writer thread inside the next group
-        commit. Returns once that commit is durable; an exception from either is raised here."""
-        if self._thread is None:
+        """Write `data` to `path` and fsync it in the file process (engine/store/file_process.py),
+        outside any transaction; then, in the next group commit, `job(connection, [(item, the
+        data's SHA-256 digest), …])` on the writer thread, together with the other writes done
+        meanwhile that have the same job (one statement per table for all, not one each).
+
+        Returns this item's result once that commit is durable. A failed write (`OSError`,
+        `FileExistsError` if `exclusive` and `path` exists; no file left) or job is raised here.
+        """
+        if self._thread is None or self._closing:
             raise StoreError("the store is not open")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        prepared: list[P] = []
-        pending = _Pending(
-            lambda connection: job(connection, prepared[0]), loop, future, None, sees_answers
-        )
-        self._file_workers.submit(lambda: prepared.append(file_work()), pending)
-        return await future
 
-    def _fail(self, pending: _Pending, error: Exception) -> None:
-        self._resolve([(pending, False, error)])
+        def then(written: bytes | Exception) -> None:
+            # On the loop, as the child's reply is read: the job is queued before `close`
+            # queues the writer's stop, since `close` waits for the replies first.
+            if isinstance(written, Exception):
+                if not future.done():
+                    future.set_exception(written)
+                return
+            both = (item, written)
+            alone: Job = lambda connection: job(connection, [both])[0]  # noqa: E731
+            together = Together(job, both)
+            self._queue.put(_Pending(alone, loop, future, None, sees_answers, together))
+
+        await self._files.write(path, data, then, exclusive=exclusive)
+        return await future
 
     def _enqueue(
         self,
@@ -551,22 +615,23 @@ class SQLiteStore:
         self, connection: sqlite3.Connection, sitting_id: str, kind: str, at: float, data: Any
     ) -> int:
         """Add an event to the journal; call only from inside a `run` job."""
-        entry = journal.make_entry(self._head.chain, self._head.seq + 1, sitting_id, kind, at, data)
-        connection.execute(
-            "INSERT INTO journal (seq, sitting_id, kind, at, body, leaf, chain) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (
-                entry.seq,
-                entry.sitting_id,
-                entry.kind,
-                entry.at,
-                entry.body,
-                entry.leaf,
-                entry.chain,
-            ),
-        )
-        self._head = journal.Head(entry.seq, entry.chain)
-        return entry.seq
+        return self.append_events(connection, [(sitting_id, kind, at, data)])[0]
+
+    def append_events(
+        self, connection: sqlite3.Connection, events: Sequence[tuple[str, str, float, Any]]
+    ) -> list[int]:
+        """Add (sitting id, kind, at, data) events to the journal in one statement; their seqs.
+        Call only from inside a job."""
+        seq, chain = self._head.seq, self._head.chain
+        entries: list[tuple[Any, ...]] = []
+        for sitting_id, kind, at, data in events:
+            seq += 1
+            body = journal.encode_body(seq, sitting_id, kind, at, data)
+            leaf, chain = journal.link(chain, body)
+            entries.append((seq, sitting_id, kind, at, body, leaf, chain))
+        self.insert_many(connection, _INSERT_JOURNAL, entries)
+        self._head = journal.Head(seq, chain)
+        return [entry[0] for entry in entries]
 
     # -- the interface -----------------------------------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -178,3 +179,35 @@ async def test_a_large_chunk_is_stored_whole(
     assert reply["size"] == len(data) and reply["sha256"] == sha256_hex(data)
     (record,) = await running.hall.media_records(client.view.welcome.sitting)  # type: ignore[union-attr]
     assert (running.config.data_dir / record.path).read_bytes() == data
+
+
+async def test_a_file_a_crash_left_before_its_commit_gives_way_to_the_upload(
+    running: Running, session: aiohttp.ClientSession
+) -> None:
+    client, _ = await running.candidate()
+    await client.start("kk")
+    await post(session, client, WEBM, seq=1)
+    (first,) = await running.hall.media_records(client.view.welcome.sitting)  # type: ignore[union-attr]
+    orphan = running.config.data_dir / first.path.replace("000001", "000002")
+    orphan.write_bytes(b"written, never recorded")  # the node died between fsync and commit
+    reply = await post(session, client, b"the chunk sent again", seq=2)
+    assert reply["sha256"] == sha256_hex(b"the chunk sent again")
+    assert orphan.read_bytes() == b"the chunk sent again"
+    assert list((running.config.data_dir / "media").rglob(".upload-*")) == []
+    result = verify(running)
+    assert result.returncode == 0, result.stderr
+
+
+async def test_one_chunk_sent_many_times_at_once_is_stored_once(
+    running: Running, session: aiohttp.ClientSession
+) -> None:
+    client, _ = await running.candidate()
+    await client.start("kk")
+    sitting = client.view.welcome.sitting  # type: ignore[union-attr]
+    replies = await asyncio.gather(*(post(session, client, WEBM, seq=1) for _ in range(8)))
+    assert {reply["sha256"] for reply in replies} == {sha256_hex(WEBM)}
+    (record,) = await running.hall.media_records(sitting)
+    assert (running.config.data_dir / record.path).read_bytes() == WEBM
+    events = [e["kind"] for e in await running.hall.store.events_of(sitting)]
+    assert events.count("media-chunk") == 1
+    assert list((running.config.data_dir / "media").rglob(".upload-*")) == []

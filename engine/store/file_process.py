@@ -1,0 +1,135 @@
+"""Durable file writes in a child process, so uploads never take turns at the serving GIL.
+
+A media chunk must be on disk (written and fsynced) before the commit that records it. On
+threads of the serving process each upload's system calls waited to retake the GIL from the
+event loop; in the child (engine/store/file_child.py) they wait for nobody. The event loop pays
+one pipe write per upload and reads the replies in batches.
+
+The child starts with the first write (a store that never takes an upload never starts one)
+and again after it died: what it had not answered fails with a `StoreError`, never silently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from engine.exceptions import StoreError
+from engine.store import file_child
+
+log = logging.getLogger("examhall.store")
+
+FILE_THREADS = 4
+"""Threads of the child writing at once: one fsync need not wait for another (on this machine's
+disk four threads fsync 7,500 small files a second, one 4,600)."""
+
+Written = bytes | Exception
+"""What a write became: the data's SHA-256 digest, or why it failed."""
+
+
+@dataclass
+class _Child:
+    process: asyncio.subprocess.Process
+    waiting: dict[int, tuple[str, Callable[[Written], None]]] = field(default_factory=dict)
+    reader: asyncio.Task[None] | None = None
+
+
+class FileProcess:
+    """Writes files durably in a child process; `then` is called on the event loop with each
+    outcome, in the order the child finishes them."""
+
+    def __init__(self, threads: int = FILE_THREADS) -> None:
+        self._threads = threads
+        self._child: _Child | None = None
+        self._starting: asyncio.Lock | None = None
+        self._ids = itertools.count(1)
+
+    async def write(
+        self, path: str, data: bytes, then: Callable[[Written], None], *, exclusive: bool = False
+    ) -> None:
+        """Send `data` to be written and fsynced at `path` (a write that fails leaves no file;
+        with `exclusive`, a `path` that exists fails with `FileExistsError`, untouched).
+
+        Returns once the request is on its way; `then` gets the outcome. Between the two,
+        `stop` waits for it."""
+        child = self._child or await self._start()
+        request_id = next(self._ids)
+        child.waiting[request_id] = (path, then)
+        encoded = os.fsencode(path)
+        stdin = child.process.stdin
+        assert stdin is not None
+        flags = file_child.EXCLUSIVE if exclusive else 0
+        stdin.write(file_child.REQUEST.pack(request_id, len(data), len(encoded), flags) + encoded)
+        stdin.write(data)
+        with contextlib.suppress(ConnectionError):  # the child died: its reader fails the rest
+            await stdin.drain()  # waits only while the child is behind by a pipe's worth
+
+    async def stop(self) -> None:
+        """Let the child finish and answer everything it was given, then end it."""
+        if self._starting is not None:
+            async with self._starting:
+                pass  # a start under way finishes, and its first write is sent, before the stop
+        child, self._child = self._child, None
+        if child is None:
+            return
+        assert child.process.stdin is not None and child.reader is not None
+        child.process.stdin.close()
+        await child.reader
+
+    async def _start(self) -> _Child:
+        if self._starting is None:
+            self._starting = asyncio.Lock()
+        async with self._starting:
+            if self._child is None:
+                process = await asyncio.create_subprocess_exec(
+                    sys.executable,
+                    "-P",  # its own folder is not put on the path: nothing there shadows the stdlib
+                    str(Path(file_child.__file__)),
+                    str(self._threads),
+                    stdin=asyncio.subprocess.PIPE,
+                    stdout=asyncio.subprocess.PIPE,
+                )
+                child = _Child(process)
+                child.reader = asyncio.create_task(self._read_replies(child))
+                self._child = child
+            return self._child
+
+    async def _read_replies(self, child: _Child) -> None:
+        stdout = child.process.stdout
+        assert stdout is not None
+        try:
+            while True:
+                header = await stdout.readexactly(file_child.REPLY.size)
+                request_id, code, digest, size = file_child.REPLY.unpack(header)
+                message = (await stdout.readexactly(size)).decode() if size else ""
+                path, then = child.waiting.pop(request_id)
+                _hand_on(then, OSError(code, message, path) if code else digest)
+        except asyncio.IncompleteReadError:
+            pass  # the child ended: stopped, or died
+        exit_code = await child.process.wait()
+        if self._child is child:
+            self._child = None
+        if child.waiting:
+            log.error(
+                "file process ended (exit code %s) with %d writes unanswered",
+                exit_code,
+                len(child.waiting),
+            )
+        for path, then in child.waiting.values():
+            failure = f"the file process ended (exit code {exit_code}) before writing {path}"
+            _hand_on(then, StoreError(failure))
+        child.waiting.clear()
+
+
+def _hand_on(then: Callable[[Written], None], outcome: Written) -> None:
+    try:
+        then(outcome)
+    except Exception:  # one caller's mistake must not stop the replies to every other
+        log.exception("handing on a file write's outcome failed")

@@ -1,0 +1,101 @@
+"""The file process: durable writes in a child, its failures, its end (a real child process)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import os
+import random
+from pathlib import Path
+
+import pytest
+
+from engine.exceptions import StoreError
+from engine.store.file_process import FileProcess, Written
+
+
+async def _write(files: FileProcess, path: Path, data: bytes) -> Written:
+    outcome: asyncio.Future[Written] = asyncio.get_running_loop().create_future()
+    await files.write(str(path), data, outcome.set_result)
+    return await outcome
+
+
+async def test_writes_of_every_size_arrive_whole_with_their_digests(tmp_path: Path) -> None:
+    files = FileProcess()
+    rng = random.Random(7)
+    payloads = [rng.randbytes(size) for size in (0, 1, 2047, 2048, 65_537, 4 * 1024 * 1024)]
+    payloads += [rng.randbytes(rng.randrange(1, 40_000)) for _ in range(100)]
+    outcomes = await asyncio.gather(
+        *(_write(files, tmp_path / f"f{n}", data) for n, data in enumerate(payloads))
+    )
+    await files.stop()
+    for n, (data, outcome) in enumerate(zip(payloads, outcomes, strict=True)):
+        assert outcome == hashlib.sha256(data).digest()
+        assert (tmp_path / f"f{n}").read_bytes() == data
+
+
+async def test_a_refused_write_names_its_path_and_the_process_serves_on(tmp_path: Path) -> None:
+    files = FileProcess()
+    missing = tmp_path / "no-such-folder" / "chunk"
+    refused = await _write(files, missing, b"data")
+    assert isinstance(refused, FileNotFoundError)
+    assert refused.filename == str(missing)
+    assert await _write(files, tmp_path / "next", b"next") == hashlib.sha256(b"next").digest()
+    await files.stop()
+
+
+async def test_a_child_that_dies_fails_what_it_held_and_the_next_write_starts_another(
+    tmp_path: Path,
+) -> None:
+    files = FileProcess(threads=1)
+    stuck = tmp_path / "fifo"
+    os.mkfifo(stuck)  # opening it for writing blocks until a reader comes: the write never ends
+    outcomes: list[Written] = []
+    await files.write(str(stuck), b"never", outcomes.append)
+    await files.write(str(tmp_path / "queued"), b"queued", outcomes.append)
+    child = files._child
+    assert child is not None
+    await asyncio.sleep(0.2)
+    assert outcomes == [], "the child is stuck on the pipe"
+    child.process.kill()
+    assert child.reader is not None
+    await child.reader
+    assert len(outcomes) == 2
+    for failure in outcomes:
+        assert isinstance(failure, StoreError)
+        assert "exit code -9" in str(failure)
+    assert "queued" in str(outcomes[1])
+    assert await _write(files, tmp_path / "after", b"after") == hashlib.sha256(b"after").digest()
+    assert files._child is not child
+    await files.stop()
+
+
+async def test_a_failing_hand_on_is_logged_and_the_others_still_get_theirs(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    files = FileProcess()
+
+    def broken(outcome: Written) -> None:
+        raise RuntimeError("caller's bug")
+
+    with caplog.at_level(logging.ERROR, logger="examhall.store"):
+        await files.write(str(tmp_path / "a"), b"a", broken)
+        assert await _write(files, tmp_path / "b", b"b") == hashlib.sha256(b"b").digest()
+        await files.stop()
+    assert (tmp_path / "a").read_bytes() == b"a"
+    assert "handing on a file write's outcome failed" in caplog.text
+    assert "caller's bug" in caplog.text
+
+
+async def test_stop_lets_the_child_finish_and_exit(tmp_path: Path) -> None:
+    files = FileProcess()
+    await files.stop()  # never started: nothing to do
+    outcomes: list[Written] = []
+    for n in range(50):
+        await files.write(str(tmp_path / f"f{n}"), b"x" * n, outcomes.append)
+    child = files._child
+    assert child is not None
+    await files.stop()
+    assert len(outcomes) == 50 and all(isinstance(outcome, bytes) for outcome in outcomes)
+    assert child.process.returncode == 0
