@@ -13,7 +13,7 @@ from pathlib import Path
 from aiohttp import web
 
 from engine.detection import Finding
-from engine.exceptions import AuthError, RequestError
+from engine.exceptions import AuthError, RequestError, StoreError
 from engine.fixation import (
     MAX_CHUNK_BYTES,
     MAX_SNAPSHOT_BYTES,
@@ -171,7 +171,12 @@ async def _store(
         hall.now(),
         f"{folder}/{kind.value}-{seq:06d}.{extension_for(kind, media_type)}",
     )
-    stored = await _records(request).store_media(upload, data)
+    try:
+        stored = await _records(request).store_media(upload, data)
+    except StoreError as error:
+        return refusal(
+            503, "not_stored", f"{kind.value} {seq} was not stored ({error}); send it again"
+        )
     if stored.arrival is Arrival.CONFLICT:
         await hall.note(
             live,

@@ -39,6 +39,7 @@ class _Child:
     process: asyncio.subprocess.Process
     waiting: dict[int, tuple[str, Callable[[Written], None]]] = field(default_factory=dict)
     reader: asyncio.Task[None] | None = None
+    unsent: list[bytes] = field(default_factory=list)
 
 
 class FileProcess:
@@ -63,13 +64,27 @@ class FileProcess:
         request_id = next(self._ids)
         child.waiting[request_id] = (path, then)
         encoded = os.fsencode(path)
+        flags = file_child.EXCLUSIVE if exclusive else 0
+        if not child.unsent:
+            asyncio.get_running_loop().call_soon(self._send, child)
+        child.unsent += (
+            file_child.REQUEST.pack(request_id, len(data), len(encoded), flags),
+            encoded,
+            data,
+        )
         stdin = child.process.stdin
         assert stdin is not None
-        flags = file_child.EXCLUSIVE if exclusive else 0
-        stdin.write(file_child.REQUEST.pack(request_id, len(data), len(encoded), flags) + encoded)
-        stdin.write(data)
         with contextlib.suppress(ConnectionError):  # the child died: its reader fails the rest
             await stdin.drain()  # waits only while the child is behind by a pipe's worth
+
+    @staticmethod
+    def _send(child: _Child) -> None:
+        """The requests of one turn of the event loop, in one write to the pipe."""
+        unsent, child.unsent = child.unsent, []
+        stdin = child.process.stdin
+        assert stdin is not None
+        if not stdin.is_closing():
+            stdin.write(b"".join(unsent))
 
     async def stop(self) -> None:
         """Let the child finish and answer everything it was given, then end it."""
@@ -80,6 +95,8 @@ class FileProcess:
         if child is None:
             return
         assert child.process.stdin is not None and child.reader is not None
+        if child.unsent:
+            self._send(child)
         child.process.stdin.close()
         await child.reader
 

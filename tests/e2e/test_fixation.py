@@ -211,3 +211,22 @@ async def test_one_chunk_sent_many_times_at_once_is_stored_once(
     events = [e["kind"] for e in await running.hall.store.events_of(sitting)]
     assert events.count("media-chunk") == 1
     assert list((running.config.data_dir / "media").rglob(".upload-*")) == []
+
+
+async def test_a_chunk_the_disk_would_not_take_is_refused_as_not_stored_and_taken_later(
+    running: Running, session: aiohttp.ClientSession
+) -> None:
+    client, _ = await running.candidate()
+    await client.start("kk")
+    await post(session, client, WEBM, seq=1)
+    (first,) = await running.hall.media_records(client.view.welcome.sitting)  # type: ignore[union-attr]
+    folder = (running.config.data_dir / first.path).parent
+    folder.rename(folder.with_name("moved"))
+    folder.write_bytes(b"")  # a file where the folder was: nothing can be written under it
+    assert await refused_code(post(session, client, b"second", seq=2)) == "not_stored"
+    folder.unlink()
+    folder.with_name("moved").rename(folder)
+    reply = await post(session, client, b"second", seq=2)
+    assert reply["seq"] == 2
+    records = await running.hall.media_records(client.view.welcome.sitting)  # type: ignore[union-attr]
+    assert [record.seq for record in records] == [1, 2]
