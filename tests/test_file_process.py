@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import hashlib
 import logging
 import os
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from engine.exceptions import StoreError
+from engine.store import file_child
 from engine.store.file_process import FileProcess, Written
 
 
@@ -48,7 +50,7 @@ async def test_a_refused_write_names_its_path_and_the_process_serves_on(tmp_path
 async def test_a_child_that_dies_fails_what_it_held_and_the_next_write_starts_another(
     tmp_path: Path,
 ) -> None:
-    files = FileProcess(threads=1)
+    files = FileProcess()
     stuck = tmp_path / "fifo"
     os.mkfifo(stuck)  # opening it for writing blocks until a reader comes: the write never ends
     outcomes: list[Written] = []
@@ -99,3 +101,54 @@ async def test_stop_lets_the_child_finish_and_exit(tmp_path: Path) -> None:
     await files.stop()
     assert len(outcomes) == 50 and all(isinstance(outcome, bytes) for outcome in outcomes)
     assert child.process.returncode == 0
+
+
+def _request(request_id: int, path: str, data: bytes, flags: int = 0) -> bytes:
+    encoded = os.fsencode(path)
+    return file_child.REQUEST.pack(request_id, len(data), len(encoded), flags) + encoded + data
+
+
+def test_requests_split_anywhere_are_put_back_together() -> None:
+    stream = _request(1, "/a", b"first") + _request(2, "/b", b"", file_child.EXCLUSIVE)
+    stream += _request(3, "/c", bytes(range(256)) * 10)
+    for cut in range(len(stream) + 1):
+        requests = file_child.Requests()
+        requests.feed(stream[:cut])
+        taken = requests.take()
+        requests.feed(stream[cut:])
+        taken += requests.take()
+        assert [(r.request_id, r.path, r.data, r.exclusive) for r in taken] == [
+            (1, "/a", b"first", False),
+            (2, "/b", b"", True),
+            (3, "/c", bytes(range(256)) * 10, False),
+        ]
+        assert not requests.cut_off
+    requests = file_child.Requests()
+    requests.feed(stream[:-1])
+    requests.take()
+    assert requests.cut_off, "the last request is not whole"
+
+
+def test_a_batch_answers_every_request_and_an_exclusive_one_leaves_a_file_alone(
+    tmp_path: Path,
+) -> None:
+    kept = tmp_path / "kept"
+    kept.write_bytes(b"kept")
+    batch = [
+        file_child.Request(1, str(tmp_path / "new"), b"new", True),
+        file_child.Request(2, str(kept), b"other", True),
+        file_child.Request(3, str(tmp_path / "missing" / "x"), b"x", False),
+        file_child.Request(4, str(kept.with_name("again")), b"again", False),
+    ]
+    replies = file_child.write_all(batch)
+    outcomes = {}
+    while replies:
+        request_id, code, digest, size = file_child.REPLY.unpack_from(replies)
+        end = file_child.REPLY.size + size
+        outcomes[request_id] = (code, digest, replies[file_child.REPLY.size : end].decode())
+        replies = replies[end:]
+    assert outcomes[1] == (0, hashlib.sha256(b"new").digest(), "")
+    assert outcomes[2][0] == errno.EEXIST and kept.read_bytes() == b"kept"
+    assert outcomes[3][0] == errno.ENOENT and outcomes[3][2]
+    assert outcomes[4] == (0, hashlib.sha256(b"again").digest(), "")
+    assert (tmp_path / "new").read_bytes() == b"new"

@@ -1,7 +1,7 @@
 """The file process: writes uploads to disk durably for the serving process, beside its GIL.
 
-`FileProcess` (engine/store/file_process.py) runs this file as ``python -P file_child.py
-THREADS``. It reads requests on stdin and answers each on stdout, framed with `struct`:
+`FileProcess` (engine/store/file_process.py) runs this file as ``python -P file_child.py``. It
+reads requests on stdin and answers each on stdout, framed with `struct`:
 
 - request: `REQUEST` (id, data length, path length, `EXCLUSIVE` or 0), the path (file system
   encoding), the data;
@@ -11,9 +11,14 @@ THREADS``. It reads requests on stdin and answers each on stdout, framed with `s
 Why a process: done on threads of the serving process, every system call of an upload (open,
 write, fsync, close) handed the GIL back and waited to retake it from the event loop. At 10,000
 sittings an upload spent about 1.8 ms on its thread, most of it waiting for the GIL, and two
-threads stored about 850 a second (docs/performance.md). Here the only Python beside them is
-this file's. It imports nothing but the standard library, so it starts in a quarter of a
-second; at the end of its input it finishes what it was given, answers, and exits.
+threads stored about 850 a second (docs/performance.md).
+
+Why one thread here: it takes every request that has arrived, writes them all, then fsyncs
+them all and answers them in one write, so nothing waits on a lock. Batches of 20 small files
+measured 5,500 files a second at 69 µs of this process's CPU each on this machine's disk,
+against 4,500 and 96 µs written and synced one at a time (`/proc` CPU time). It imports
+nothing but the standard library, so it starts in a quarter of a second; at the end of its
+input it finishes what it was given, answers, and exits.
 """
 
 from __future__ import annotations
@@ -22,78 +27,120 @@ import contextlib
 import errno
 import hashlib
 import os
-import queue
 import struct
 import sys
-import threading
-from typing import BinaryIO
+from dataclasses import dataclass
 
 REQUEST = struct.Struct("<QIHB")
 EXCLUSIVE = 1
 """Create the file only if it does not exist (else errno EEXIST, and nothing is touched)."""
 REPLY = struct.Struct("<Qi32sH")
 NO_DIGEST = bytes(32)
+READ_SIZE = 1 << 20
 
 
-def write_synced(path: str, data: bytes, exclusive: bool = False) -> None:
-    """Plain system calls, not a buffered file; a write that fails leaves no file behind."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | (os.O_EXCL if exclusive else os.O_TRUNC)
-    descriptor = os.open(path, flags, 0o644)
-    try:
-        view, written = memoryview(data), 0
-        while written < len(data):
-            written += os.write(descriptor, view[written:])
-        os.fsync(descriptor)
-    except OSError:
+@dataclass(slots=True)
+class Request:
+    request_id: int
+    path: str
+    data: bytes
+    exclusive: bool
+
+
+class Requests:
+    """Requests parsed out of what was read so far: `feed` bytes, `take` the complete ones."""
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+
+    def feed(self, data: bytes) -> None:
+        self._buffer += data
+
+    def take(self) -> list[Request]:
+        taken: list[Request] = []
+        start = 0
+        buffer = self._buffer
+        while len(buffer) - start >= REQUEST.size:
+            request_id, size, path_size, flags = REQUEST.unpack_from(buffer, start)
+            end = start + REQUEST.size + path_size + size
+            if len(buffer) < end:
+                break
+            path_at = start + REQUEST.size
+            path = os.fsdecode(bytes(buffer[path_at : path_at + path_size]))
+            data = bytes(buffer[path_at + path_size : end])
+            taken.append(Request(request_id, path, data, bool(flags & EXCLUSIVE)))
+            start = end
+        del buffer[:start]
+        return taken
+
+    @property
+    def cut_off(self) -> bool:
+        """Part of a request is left: at the end of input, its sender is gone."""
+        return bool(self._buffer)
+
+
+def write_all(requests: list[Request]) -> bytes:
+    """Write every request, then fsync every one; the replies, in one piece. A write that
+    fails leaves no file behind."""
+    replies: list[bytes] = []
+    opened: list[tuple[Request, int]] = []
+    for request in requests:
+        flags = os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC
+        flags |= os.O_EXCL if request.exclusive else os.O_TRUNC
+        try:
+            descriptor = os.open(request.path, flags, 0o644)
+        except OSError as error:
+            replies.append(_refused(request, error))
+            continue
+        try:
+            view, written = memoryview(request.data), 0
+            while written < len(view):
+                written += os.write(descriptor, view[written:])
+        except OSError as error:
+            _abandon(request, descriptor)
+            replies.append(_refused(request, error))
+            continue
+        opened.append((request, descriptor))
+    for request, descriptor in opened:
+        try:
+            os.fsync(descriptor)
+        except OSError as error:
+            _abandon(request, descriptor)
+            replies.append(_refused(request, error))
+            continue
         os.close(descriptor)
-        with contextlib.suppress(OSError):
-            os.unlink(path)  # a disk that filled up mid-write leaves no half file
-        raise
+        digest = hashlib.sha256(request.data).digest()
+        replies.append(REPLY.pack(request.request_id, 0, digest, 0))
+    return b"".join(replies)
+
+
+def _abandon(request: Request, descriptor: int) -> None:
     os.close(descriptor)
+    with contextlib.suppress(OSError):
+        os.unlink(request.path)  # a disk that filled up mid-write leaves no half file
 
 
-def _read_exactly(source: BinaryIO, size: int) -> bytes | None:
-    """`size` bytes, or None at the end of input (the serving process closed the pipe)."""
-    data = source.read(size) if size else b""
-    return data if len(data) == size else None
+def _refused(request: Request, error: OSError) -> bytes:
+    message = (error.strerror or str(error)).encode()
+    code = error.errno or errno.EIO
+    return REPLY.pack(request.request_id, code, NO_DIGEST, len(message)) + message
 
 
-def serve(source: BinaryIO, sink: BinaryIO, threads: int) -> None:
-    """Answer every request read from `source` on `sink`, until `source` ends."""
-    work: queue.SimpleQueue[tuple[int, str, bytes, bool] | None] = queue.SimpleQueue()
-    sink_lock = threading.Lock()
-
-    def reply(request_id: int, code: int, digest: bytes, message: str) -> None:
-        encoded = message.encode()
-        with sink_lock, contextlib.suppress(BrokenPipeError):  # the serving process is gone
-            sink.write(REPLY.pack(request_id, code, digest, len(encoded)) + encoded)
-            sink.flush()
-
-    def run() -> None:
-        while (item := work.get()) is not None:
-            request_id, path, data, exclusive = item
-            try:
-                write_synced(path, data, exclusive)
-            except OSError as error:
-                reply(request_id, error.errno or errno.EIO, NO_DIGEST, error.strerror or str(error))
-            else:
-                reply(request_id, 0, hashlib.sha256(data).digest(), "")
-
-    workers = [threading.Thread(target=run, name=f"files-{n}") for n in range(threads)]
-    for worker in workers:
-        worker.start()
-    while (header := _read_exactly(source, REQUEST.size)) is not None:
-        request_id, size, path_size, flags = REQUEST.unpack(header)
-        path = _read_exactly(source, path_size)
-        data = _read_exactly(source, size)
-        if path is None or data is None:
-            break  # cut off mid-request: the serving process is gone, nobody waits for it
-        work.put((request_id, os.fsdecode(path), data, bool(flags & EXCLUSIVE)))
-    for _ in workers:
-        work.put(None)
-    for worker in workers:
-        worker.join()
+def serve(source: int, sink: int) -> None:
+    """Answer every request read from file descriptor `source` on `sink`, until `source` ends."""
+    requests = Requests()
+    while chunk := os.read(source, READ_SIZE):
+        requests.feed(chunk)
+        taken = requests.take()
+        if not taken:
+            continue
+        replies = memoryview(write_all(taken))
+        try:
+            while replies:
+                replies = replies[os.write(sink, replies) :]
+        except BrokenPipeError:
+            return  # the serving process is gone: nobody waits for these
 
 
 if __name__ == "__main__":
-    serve(sys.stdin.buffer, sys.stdout.buffer, int(sys.argv[1]))
+    serve(sys.stdin.fileno(), sys.stdout.fileno())

@@ -26,10 +26,6 @@ from engine.store import file_child
 
 log = logging.getLogger("examhall.store")
 
-FILE_THREADS = 4
-"""Threads of the child writing at once: one fsync need not wait for another (on this machine's
-disk four threads fsync 7,500 small files a second, one 4,600)."""
-
 Written = bytes | Exception
 """What a write became: the data's SHA-256 digest, or why it failed."""
 
@@ -46,8 +42,7 @@ class FileProcess:
     """Writes files durably in a child process; `then` is called on the event loop with each
     outcome, in the order the child finishes them."""
 
-    def __init__(self, threads: int = FILE_THREADS) -> None:
-        self._threads = threads
+    def __init__(self) -> None:
         self._child: _Child | None = None
         self._starting: asyncio.Lock | None = None
         self._ids = itertools.count(1)
@@ -109,7 +104,6 @@ class FileProcess:
                     sys.executable,
                     "-P",  # its own folder is not put on the path: nothing there shadows the stdlib
                     str(Path(file_child.__file__)),
-                    str(self._threads),
                     stdin=asyncio.subprocess.PIPE,
                     stdout=asyncio.subprocess.PIPE,
                 )
