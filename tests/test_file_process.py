@@ -44,6 +44,7 @@ async def test_a_refused_write_names_its_path_and_the_process_serves_on(tmp_path
     assert isinstance(refused, FileNotFoundError)
     assert refused.filename == str(missing)
     assert await _write(files, tmp_path / "next", b"next") == hashlib.sha256(b"next").digest()
+    assert (files.stats()["refused"], files.stats()["written"]) == (1, 1)
     await files.stop()
 
 
@@ -68,8 +69,17 @@ async def test_a_child_that_dies_fails_what_it_held_and_the_next_write_starts_an
         assert isinstance(failure, StoreError)
         assert "exit code -9" in str(failure)
     assert "queued" in str(outcomes[1])
+    assert files.stats() == {
+        "running": False,
+        "unanswered": 0,
+        "started": 1,
+        "written": 0,
+        "refused": 0,
+        "lost_with_a_child": 2,
+    }
     assert await _write(files, tmp_path / "after", b"after") == hashlib.sha256(b"after").digest()
     assert files._child is not child
+    assert files.stats()["started"] == 2 and files.stats()["written"] == 1
     await files.stop()
 
 

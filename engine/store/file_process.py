@@ -43,6 +43,11 @@ class FileProcess:
     outcome, in the order the child finishes them."""
 
     def __init__(self) -> None:
+        self.started = 0
+        self.written = 0
+        self.refused = 0
+        self.lost = 0
+        """Writes a child took with it when it died (their callers were told)."""
         self._child: _Child | None = None
         self._starting: asyncio.Lock | None = None
         self._ids = itertools.count(1)
@@ -81,6 +86,17 @@ class FileProcess:
         if not stdin.is_closing():
             stdin.write(b"".join(unsent))
 
+    def stats(self) -> dict[str, int | bool]:
+        child = self._child
+        return {
+            "running": child is not None,
+            "unanswered": len(child.waiting) if child is not None else 0,
+            "started": self.started,
+            "written": self.written,
+            "refused": self.refused,
+            "lost_with_a_child": self.lost,
+        }
+
     async def stop(self) -> None:
         """Let the child finish and answer everything it was given, then end it."""
         if self._starting is not None:
@@ -107,6 +123,7 @@ class FileProcess:
                     stdin=asyncio.subprocess.PIPE,
                     stdout=asyncio.subprocess.PIPE,
                 )
+                self.started += 1
                 child = _Child(process)
                 child.reader = asyncio.create_task(self._read_replies(child))
                 self._child = child
@@ -121,7 +138,12 @@ class FileProcess:
                 request_id, code, digest, size = file_child.REPLY.unpack(header)
                 message = (await stdout.readexactly(size)).decode() if size else ""
                 path, then = child.waiting.pop(request_id)
-                _hand_on(then, OSError(code, message, path) if code else digest)
+                if code:
+                    self.refused += 1
+                    _hand_on(then, OSError(code, message, path))
+                else:
+                    self.written += 1
+                    _hand_on(then, digest)
         except asyncio.IncompleteReadError:
             pass  # the child ended: stopped, or died
         exit_code = await child.process.wait()
@@ -133,6 +155,7 @@ class FileProcess:
                 exit_code,
                 len(child.waiting),
             )
+        self.lost += len(child.waiting)
         for path, then in child.waiting.values():
             failure = f"the file process ended (exit code {exit_code}) before writing {path}"
             _hand_on(then, StoreError(failure))

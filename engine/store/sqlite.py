@@ -642,6 +642,7 @@ class SQLiteStore:
             "recent_commit_ms": percentiles_ms(list(self._commit_s)),
             "checkpoints": self._checkpointer.checkpoints,
             "checkpoints_busy": self._checkpointer.busy_or_failed,
+            "file_process": self._files.stats(),
         }
 
     async def server_secret(self) -> bytes:
