@@ -13,10 +13,11 @@ write, fsync, close) handed the GIL back and waited to retake it from the event 
 sittings an upload spent about 1.8 ms on its thread, most of it waiting for the GIL, and two
 threads stored about 850 a second (docs/performance.md).
 
-Why one thread here: it takes every request that has arrived, writes them all, then fsyncs
-them all and answers them in one write, so nothing waits on a lock. Batches of 20 small files
-measured 5,500 files a second at 69 µs of this process's CPU each on this machine's disk,
-against 4,500 and 96 µs written and synced one at a time (`/proc` CPU time). It imports
+How: it takes every request that has arrived, writes them all, fsyncs them on a few threads at
+once (concurrent fsyncs share journal commits) and answers them all in one write. Batches of
+20 small files written, then synced one after another, measured 5,500 files a second at 69 µs
+of this process's CPU each on this machine's disk, against 4,500 and 96 µs written and synced
+one at a time; but one fsync after another fell behind at 10,000 sittings. It imports
 nothing but the standard library, so it starts in a quarter of a second; at the end of its
 input it finishes what it was given, answers, and exits.
 """
@@ -29,6 +30,7 @@ import hashlib
 import os
 import struct
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 REQUEST = struct.Struct("<QIHB")
@@ -37,6 +39,8 @@ EXCLUSIVE = 1
 REPLY = struct.Struct("<Qi32sH")
 NO_DIGEST = bytes(32)
 READ_SIZE = 1 << 20
+SYNC_THREADS = 4
+"""fsyncs under way at once: the file system joins concurrent ones into one journal commit."""
 
 
 @dataclass(slots=True)
@@ -79,9 +83,9 @@ class Requests:
         return bool(self._buffer)
 
 
-def write_all(requests: list[Request]) -> bytes:
-    """Write every request, then fsync every one; the replies, in one piece. A write that
-    fails leaves no file behind."""
+def write_all(requests: list[Request], pool: ThreadPoolExecutor | None = None) -> bytes:
+    """Write every request, then fsync every one (on `pool`'s threads, so the fsyncs overlap);
+    the replies, in one piece. A write that fails leaves no file behind."""
     replies: list[bytes] = []
     opened: list[tuple[Request, int]] = []
     for request in requests:
@@ -101,17 +105,20 @@ def write_all(requests: list[Request]) -> bytes:
             replies.append(_refused(request, error))
             continue
         opened.append((request, descriptor))
-    for request, descriptor in opened:
-        try:
-            os.fsync(descriptor)
-        except OSError as error:
-            _abandon(request, descriptor)
-            replies.append(_refused(request, error))
-            continue
-        os.close(descriptor)
-        digest = hashlib.sha256(request.data).digest()
-        replies.append(REPLY.pack(request.request_id, 0, digest, 0))
+    synced = pool.map(_sync, opened) if pool is not None else map(_sync, opened)
+    replies.extend(synced)
     return b"".join(replies)
+
+
+def _sync(opened: tuple[Request, int]) -> bytes:
+    request, descriptor = opened
+    try:
+        os.fsync(descriptor)
+    except OSError as error:
+        _abandon(request, descriptor)
+        return _refused(request, error)
+    os.close(descriptor)
+    return REPLY.pack(request.request_id, 0, hashlib.sha256(request.data).digest(), 0)
 
 
 def _abandon(request: Request, descriptor: int) -> None:
@@ -129,12 +136,13 @@ def _refused(request: Request, error: OSError) -> bytes:
 def serve(source: int, sink: int) -> None:
     """Answer every request read from file descriptor `source` on `sink`, until `source` ends."""
     requests = Requests()
+    pool = ThreadPoolExecutor(SYNC_THREADS, thread_name_prefix="sync")
     while chunk := os.read(source, READ_SIZE):
         requests.feed(chunk)
         taken = requests.take()
         if not taken:
             continue
-        replies = memoryview(write_all(taken))
+        replies = memoryview(write_all(taken, pool))
         try:
             while replies:
                 replies = replies[os.write(sink, replies) :]
