@@ -8,6 +8,7 @@ import hashlib
 import logging
 import os
 import random
+import signal
 from pathlib import Path
 
 import pytest
@@ -162,3 +163,19 @@ def test_a_batch_answers_every_request_and_an_exclusive_one_leaves_a_file_alone(
     assert outcomes[3][0] == errno.ENOENT and outcomes[3][2]
     assert outcomes[4] == (0, hashlib.sha256(b"again").digest(), "")
     assert (tmp_path / "new").read_bytes() == b"new"
+
+
+async def test_the_child_outlives_a_stop_signal_to_its_group_until_its_input_ends(
+    tmp_path: Path,
+) -> None:
+    files = FileProcess()
+    assert await _write(files, tmp_path / "a", b"a") == hashlib.sha256(b"a").digest()
+    child = files._child
+    assert child is not None
+    child.process.send_signal(signal.SIGINT)  # Ctrl-C in a terminal reaches the whole group
+    child.process.send_signal(signal.SIGTERM)
+    await asyncio.sleep(0.2)
+    assert child.process.returncode is None
+    assert await _write(files, tmp_path / "b", b"b") == hashlib.sha256(b"b").digest()
+    await files.stop()
+    assert child.process.returncode == 0

@@ -28,6 +28,7 @@ import contextlib
 import errno
 import hashlib
 import os
+import signal
 import struct
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -151,4 +152,8 @@ def serve(source: int, sink: int) -> None:
 
 
 if __name__ == "__main__":
+    # Ctrl-C in a terminal and a service manager's stop reach every process of the group; the
+    # server then closes this pipe once the uploads it received are answered, and that ends it.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     serve(sys.stdin.fileno(), sys.stdout.fileno())

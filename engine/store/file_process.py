@@ -3,7 +3,7 @@
 A media chunk must be on disk (written and fsynced) before the commit that records it. On
 threads of the serving process each upload's system calls waited to retake the GIL from the
 event loop; in the child (engine/store/file_child.py) they wait for nobody. The event loop pays
-one pipe write per upload and reads the replies in batches.
+one pipe write per turn for all the uploads of that turn, and reads the replies in batches.
 
 The child starts with the first write (a store that never takes an upload never starts one)
 and again after it died: what it had not answered fails with a `StoreError`, never silently.
@@ -137,7 +137,7 @@ class FileProcess:
                 header = await stdout.readexactly(file_child.REPLY.size)
                 request_id, code, digest, size = file_child.REPLY.unpack(header)
                 message = (await stdout.readexactly(size)).decode() if size else ""
-                path, then = child.waiting.pop(request_id)
+                path, then = child.waiting.pop(request_id, ("", _unasked))
                 if code:
                     self.refused += 1
                     _hand_on(then, OSError(code, message, path))
@@ -160,6 +160,10 @@ class FileProcess:
             failure = f"the file process ended (exit code {exit_code}) before writing {path}"
             _hand_on(then, StoreError(failure))
         child.waiting.clear()
+
+
+def _unasked(outcome: Written) -> None:
+    log.error("the file process answered a write nobody asked for: %r", outcome)
 
 
 def _hand_on(then: Callable[[Written], None], outcome: Written) -> None:
