@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import itertools
 import logging
 import time
 from collections import deque
@@ -39,10 +38,6 @@ class LoopLag:
             self._lags.append(lag)
             if self.warn_s is not None and lag >= self.warn_s:
                 log.warning("event loop: woke %.0f ms late", lag * 1000)
-
-    def recent_s(self, samples: int = 10) -> float:
-        """The longest of the last few lags (half a second of them at the default period)."""
-        return max(itertools.islice(reversed(self._lags), samples), default=0.0)
 
     def summary_ms(self) -> dict[str, float]:
         """p50, p99 and max of the recent lags in milliseconds (zeros before the first)."""

@@ -27,7 +27,6 @@ from engine.server.auth import TokenIssuer, hash_code, hash_password, new_access
 from engine.server.candidate_socket import candidate_socket
 from engine.server.config import ServerConfig
 from engine.server.hall import ExamRuntime, Hall
-from engine.server.media_gate import MediaGate
 from engine.server.proctor_socket import proctor_socket
 from engine.store.base import Store
 from engine.store.proctoring import ProctoringRecords
@@ -42,7 +41,6 @@ def create_app(config: ServerConfig, *, schemes: SchemeRegistry | None = None) -
     app[keys.CONFIG] = config
     app[keys.SOCKETS] = weakref.WeakSet()
     app[keys.LOOP_LAG] = LoopLag(warn_s=0.2)
-    app[keys.MEDIA_GATE] = MediaGate(app[keys.LOOP_LAG].recent_s)
     app.cleanup_ctx.append(_store_and_hall(schemes))
     app.cleanup_ctx.append(_background)
     app.on_shutdown.append(_close_sockets)

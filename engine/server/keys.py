@@ -9,7 +9,6 @@ from aiohttp import web
 from engine.latency import CollectorPauses, LoopLag
 from engine.server.config import ServerConfig
 from engine.server.hall import Hall
-from engine.server.media_gate import MediaGate
 from engine.store.base import Store
 
 CONFIG = web.AppKey("config", ServerConfig)
@@ -17,6 +16,5 @@ STORE = web.AppKey("store", Store)
 HALL = web.AppKey("hall", Hall)
 SOCKETS = web.AppKey("sockets", weakref.WeakSet[web.WebSocketResponse])
 LOOP_LAG = web.AppKey("loop_lag", LoopLag)
-MEDIA_GATE = web.AppKey("media_gate", MediaGate)
 COLLECTOR = web.AppKey("collector", CollectorPauses)
 """Set by `examhall serve` only: the collector hook is process-wide."""

@@ -96,13 +96,6 @@ async def upload_chunk(request: web.Request) -> web.Response:
         return refusal(400, "bad_seq", "give seq as a whole number and client_time as seconds")
     if seq < 1:
         return refusal(400, "bad_seq", "chunk numbers start at 1")
-    async with request.app[keys.MEDIA_GATE].slot():  # while the loop lags, answers go first
-        return await _take_chunk(request, hall, live, seq, client_time)
-
-
-async def _take_chunk(
-    request: web.Request, hall: Hall, live: LiveSitting, seq: int, client_time: float | None
-) -> web.Response:
     data = await _read_body(request, MAX_CHUNK_BYTES)
     if data is None:
         await hall.note(
@@ -138,11 +131,6 @@ async def upload_snapshot(request: web.Request) -> web.Response:
         return _refused(error)
     if live.sitting.state.is_final:
         return refusal(410, "sitting_closed", "the sitting is closed; recording is over")
-    async with request.app[keys.MEDIA_GATE].slot():
-        return await _take_snapshot(request, hall, live)
-
-
-async def _take_snapshot(request: web.Request, hall: Hall, live: LiveSitting) -> web.Response:
     data = await _read_body(request, MAX_SNAPSHOT_BYTES)
     if data is None:
         return refusal(

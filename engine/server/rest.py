@@ -87,7 +87,6 @@ async def health(request: web.Request) -> web.Response:
             "sockets": len(request.app[keys.SOCKETS]),
             "loop_lag_ms": request.app[keys.LOOP_LAG].summary_ms(),
             "store": request.app[keys.STORE].stats(),
-            "media_gate": request.app[keys.MEDIA_GATE].stats(),
         }
         | ({"collector": pauses.summary_ms()} if pauses is not None else {})
     )
