@@ -230,3 +230,28 @@ async def test_a_chunk_the_disk_would_not_take_is_refused_as_not_stored_and_take
     assert reply["seq"] == 2
     records = await running.hall.media_records(client.view.welcome.sitting)  # type: ignore[union-attr]
     assert [record.seq for record in records] == [1, 2]
+
+
+async def test_two_chunks_of_one_number_at_once_keep_one_and_refuse_the_other(
+    running: Running, session: aiohttp.ClientSession
+) -> None:
+    client, _ = await running.candidate()
+    await client.start("kk")
+    sitting = client.view.welcome.sitting  # type: ignore[union-attr]
+    versions = [WEBM, WEBM + b"other bytes"]
+
+    async def send(data: bytes) -> tuple[bytes, str]:
+        try:
+            reply = await post(session, client, data, seq=1)
+        except ClientError as refused:
+            return data, refused.code
+        return data, str(reply["sha256"])
+
+    outcomes = await asyncio.gather(*(send(versions[n % 2]) for n in range(10)))
+    (record,) = await running.hall.media_records(sitting)
+    kept = next(data for data in versions if sha256_hex(data) == record.sha256)
+    for data, outcome in outcomes:
+        assert outcome == (record.sha256 if data == kept else "duplicate_chunk")
+    assert (running.config.data_dir / record.path).read_bytes() == kept
+    assert list((running.config.data_dir / "media").rglob(".upload-*")) == []
+    assert verify(running).returncode == 0
