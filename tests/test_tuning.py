@@ -113,3 +113,32 @@ async def test_a_node_never_quiet_still_thaws_at_the_longest_interval() -> None:
             thaw_at_least_every_s=0.2,
         ):
             await _until(lambda: all(ref() is None for ref in cycles))
+
+
+async def test_many_new_objects_while_sittings_run_are_frozen_without_a_walk() -> None:
+    with _collector_restored():
+        gc.collect()
+        gc.disable()
+        walks: list[str] = []
+
+        def count_walks(phase: str, info: dict[str, int]) -> None:
+            if phase == "start":
+                walks.append(phase)
+
+        gc.callbacks.append(count_walks)
+        try:
+            async with _scheduled(
+                every_s=3600,
+                after_allocations=20_000,
+                thaw_every_s=3600,
+                check_every_s=0.01,
+                quiet=lambda: False,
+            ):
+                cycles = [weakref.ref(_Cycle()) for _ in range(1000)]  # garbage only gc frees
+                kept = [[n] for n in range(30_000)]
+                await _until(lambda: gc.get_freeze_count() >= len(kept))
+                assert walks == [], "frozen, not collected"
+                assert all(ref() is not None for ref in cycles), "the cycles wait for a thaw"
+                assert gc.get_count()[0] < 1000
+        finally:
+            gc.callbacks.remove(count_walks)
