@@ -125,12 +125,13 @@ async def collect_on_schedule(
         now = time.monotonic()
         since_thaw = now - thawed_at
         thaw = since_thaw >= thaw_at_least_every_s or (since_thaw >= thaw_every_s and quiet())
-        if not thaw and now - collected_at < every_s and gc.get_count()[0] < after_allocations:
+        on_time = now - collected_at >= every_s
+        if not thaw and not on_time and gc.get_count()[0] < after_allocations:
             continue
         if thaw:
             gc.unfreeze()
             thawed_at = now
-        elif now - collected_at < every_s and not quiet():
+        elif not on_time and not quiet():
             # Many new objects while candidates answer: freeze them without a walk, which at
             # 10,000 sittings stopped every answer for 0.2–0.5 s (docs/performance.md). Cycles
             # among them wait for the thaw; the scheduled collection still comes on time.

@@ -165,27 +165,21 @@ class ProctoringRecords:
         cannot both win.
         """
         final = os.path.join(self.store.data_dir, upload.path)
+
+        async def write(at: str, *, exclusive: bool) -> Stored:
+            # Many a second on exam day, and it reads only the media table.
+            written = _Written(upload, len(data), at, final)
+            return await self.store.run_after_writing(
+                at, data, self._place_uploads, written, exclusive=exclusive, sees_answers=False
+            )
+
         try:
             try:
-                # Many a second on exam day, and it reads only the media table.
-                return await self.store.run_after_writing(
-                    final,
-                    data,
-                    self._place_uploads,
-                    _Written(upload, len(data), final, final),
-                    exclusive=True,
-                    sees_answers=False,
-                )
+                return await write(final, exclusive=True)
             except FileExistsError:
                 folder, name = os.path.split(final)
                 temporary = os.path.join(folder, f".upload-{next(self._uploads)}-{name}")
-                return await self.store.run_after_writing(
-                    temporary,
-                    data,
-                    self._place_uploads,
-                    _Written(upload, len(data), temporary, final),
-                    sees_answers=False,
-                )
+                return await write(temporary, exclusive=False)
         except OSError as error:
             raise StoreError(f"could not store media: {error}") from error
 

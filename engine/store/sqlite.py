@@ -398,30 +398,24 @@ class SQLiteStore:
 
     def _insert_records(self, connection: sqlite3.Connection, run: list[_Pending]) -> list[int]:
         """One statement per table for a run of records; returns their journal seqs."""
-        head = self._head
-        seq, chain = head.seq, head.chain
+        seq = self._head.seq
         answers: list[tuple[Any, ...]] = []
-        entries: list[tuple[Any, ...]] = []
+        events: list[tuple[str, str, float, Any]] = []
         now = time.monotonic()
         latest: dict[str, tuple[Any, ...]] = {}
-        seqs: list[int] = []
         for pending in run:
             assert pending.record is not None
             event, row, data = pending.record.event, pending.record.row, pending.record.data
             seq += 1
-            body = journal.encode_body(seq, event.sitting_id, event.kind, event.at, data)
-            leaf, chain = journal.link(chain, body)
-            entries.append((seq, event.sitting_id, event.kind, event.at, body, leaf, chain))
+            events.append((event.sitting_id, event.kind, event.at, data))
             answer = event.answer
             if answer is not None:
                 self._accept_answer(connection, event.sitting_id, answer.seq)
                 answers.append(_answer_row(event.sitting_id, answer, seq))
             latest[event.sitting_id] = row
-            seqs.append(seq)
-        self.insert_many(connection, _INSERT_JOURNAL, entries)
+        seqs = self.append_events(connection, events)
         for answer_row in answers:
             self._answers.add(answer_row, now)
-        self._head = journal.Head(seq, chain)
         full: list[tuple[Any, ...]] = []
         last_seq_only: list[tuple[Any, ...]] = []
         for row in latest.values():

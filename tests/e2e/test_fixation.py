@@ -6,12 +6,13 @@ import asyncio
 import subprocess
 import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import aiohttp
 import pytest
 
 from engine.client import CandidateClient, ClientError, upload_media
-from engine.fixation import MAX_CHUNK_BYTES, sha256_hex
+from engine.fixation import MAX_CHUNK_BYTES, MediaRecord, sha256_hex
 from tests.e2e.conftest import Running
 
 WEBM = b"\x1a\x45\xdf\xa3" + bytes(range(256)) * 8
@@ -41,6 +42,22 @@ async def refused_code(coroutine: object) -> str:
     with pytest.raises(ClientError) as refused:
         await coroutine  # type: ignore[misc]
     return refused.value.code
+
+
+async def started_with_a_chunk(
+    running: Running, session: aiohttp.ClientSession
+) -> tuple[CandidateClient, MediaRecord]:
+    """A running sitting whose chunk 1 is stored, and that chunk's record."""
+    client, _ = await running.candidate()
+    await client.start("kk")
+    await post(session, client, WEBM, seq=1)
+    (first,) = await running.hall.media_records(client.view.welcome.sitting)  # type: ignore[union-attr]
+    return client, first
+
+
+def temporary_files(running: Running) -> list[Path]:
+    """Upload files left under a temporary name."""
+    return list((running.config.data_dir / "media").rglob(".upload-*"))
 
 
 def verify(running: Running) -> subprocess.CompletedProcess[str]:
@@ -132,8 +149,7 @@ async def test_every_wrong_chunk_is_refused_or_noted(
         "media-out-of-order",
         "media-bad",
     ]
-    left = list((running.config.data_dir / "media").rglob(".upload-*"))
-    assert left == [], "a refused or repeated upload leaves no temporary file"
+    assert temporary_files(running) == [], "a refused or repeated upload leaves no temporary file"
 
 
 async def test_no_chunk_is_taken_for_a_closed_sitting_or_a_bad_token(
@@ -184,16 +200,13 @@ async def test_a_large_chunk_is_stored_whole(
 async def test_a_file_a_crash_left_before_its_commit_gives_way_to_the_upload(
     running: Running, session: aiohttp.ClientSession
 ) -> None:
-    client, _ = await running.candidate()
-    await client.start("kk")
-    await post(session, client, WEBM, seq=1)
-    (first,) = await running.hall.media_records(client.view.welcome.sitting)  # type: ignore[union-attr]
+    client, first = await started_with_a_chunk(running, session)
     orphan = running.config.data_dir / first.path.replace("000001", "000002")
     orphan.write_bytes(b"written, never recorded")  # the node died between fsync and commit
     reply = await post(session, client, b"the chunk sent again", seq=2)
     assert reply["sha256"] == sha256_hex(b"the chunk sent again")
     assert orphan.read_bytes() == b"the chunk sent again"
-    assert list((running.config.data_dir / "media").rglob(".upload-*")) == []
+    assert temporary_files(running) == []
     result = verify(running)
     assert result.returncode == 0, result.stderr
 
@@ -210,16 +223,13 @@ async def test_one_chunk_sent_many_times_at_once_is_stored_once(
     assert (running.config.data_dir / record.path).read_bytes() == WEBM
     events = [e["kind"] for e in await running.hall.store.events_of(sitting)]
     assert events.count("media-chunk") == 1
-    assert list((running.config.data_dir / "media").rglob(".upload-*")) == []
+    assert temporary_files(running) == []
 
 
 async def test_a_chunk_the_disk_would_not_take_is_refused_as_not_stored_and_taken_later(
     running: Running, session: aiohttp.ClientSession
 ) -> None:
-    client, _ = await running.candidate()
-    await client.start("kk")
-    await post(session, client, WEBM, seq=1)
-    (first,) = await running.hall.media_records(client.view.welcome.sitting)  # type: ignore[union-attr]
+    client, first = await started_with_a_chunk(running, session)
     folder = (running.config.data_dir / first.path).parent
     folder.rename(folder.with_name("moved"))
     folder.write_bytes(b"")  # a file where the folder was: nothing can be written under it
@@ -253,5 +263,5 @@ async def test_two_chunks_of_one_number_at_once_keep_one_and_refuse_the_other(
     for data, outcome in outcomes:
         assert outcome == (record.sha256 if data == kept else "duplicate_chunk")
     assert (running.config.data_dir / record.path).read_bytes() == kept
-    assert list((running.config.data_dir / "media").rglob(".upload-*")) == []
+    assert temporary_files(running) == []
     assert verify(running).returncode == 0
