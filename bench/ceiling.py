@@ -1,8 +1,12 @@
-"""The stack's own ceiling: a bare aiohttp websocket answering each msgpack frame with an ack.
+"""The stack's own ceiling: a bare aiohttp websocket answering each msgpack answer with an ack,
+and a bare media endpoint acknowledging each uploaded chunk.
 
 No parsing beyond msgpack, no state, no disk: what aiohttp, msgpack and the event loop can do on
 this machine at this moment. The settings match the engine's candidate socket (no compression,
-the same frame limit and heartbeat), so every engine figure has a fair denominator.
+the same frame limit and heartbeat), so every engine figure has a fair denominator. Frames
+other than answers (audio levels) are read and not answered, as the engine does; a chunk is
+read whole and acknowledged with its number, size and SHA-256 (which the generator checks),
+neither stored nor journaled, so an exam day with uploads has a ceiling under the same load.
 
     python -m bench.ceiling --port 8471
 """
@@ -10,12 +14,15 @@ the same frame limit and heartbeat), so every engine figure has a fair denominat
 from __future__ import annotations
 
 import argparse
+import hashlib
 import logging
+import time
 
 import msgpack
 from aiohttp import WSMsgType, web
 
 from engine.cli import BACKLOG
+from engine.fixation import MAX_CHUNK_BYTES
 from engine.server.tuning import new_event_loop
 from engine.wire import MAX_FRAME_BYTES
 
@@ -29,9 +36,24 @@ async def echo_socket(request: web.Request) -> web.WebSocketResponse:
         if frame.type != WSMsgType.BINARY:
             break
         body = msgpack.unpackb(frame.data, raw=False)
+        if body.get("t") != "answer":
+            continue
         ack = {"t": "ack", "seq": body.get("seq"), "item": body.get("item")}
         await ws.send_bytes(msgpack.packb(ack, use_bin_type=True))
     return ws
+
+
+async def chunk(request: web.Request) -> web.Response:
+    """The engine's chunk acknowledgement (docs/protocol.md 6.3) for a body read whole."""
+    data = await request.read()
+    return web.json_response(
+        {
+            "seq": int(request.query.get("seq", "0")),
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "size": len(data),
+            "server_time": time.time(),
+        }
+    )
 
 
 async def health(request: web.Request) -> web.Response:
@@ -39,8 +61,9 @@ async def health(request: web.Request) -> web.Response:
 
 
 def create_app() -> web.Application:
-    app = web.Application()
+    app = web.Application(client_max_size=MAX_CHUNK_BYTES + 64 * 1024)  # as the engine's
     app.router.add_get("/ws", echo_socket)
+    app.router.add_post("/api/v1/media/{part}/chunk", chunk)
     app.router.add_get("/api/v1/health", health)
     return app
 

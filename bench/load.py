@@ -152,7 +152,60 @@ class Tally:
         }
 
 
-class Sitting:
+class Recording:
+    """The fixation traffic a candidate page sends besides answers: audio levels on the socket
+    and A/V chunks over HTTP. The engine's sittings and the bare ceiling's connections send
+    the same, so the ceiling measures the stack under the exam day's whole load."""
+
+    ws: ClientConnection | None
+    tally: Tally
+    part: str
+    token: str
+    candidate: str
+    next_chunk: int
+
+    async def send_levels(self, rng: random.Random) -> None:
+        """A few seconds of microphone loudness, as the page sends for the talk detector."""
+        assert self.ws is not None
+        values = [
+            round(max(0.0, rng.gauss(ROOM_LEVEL, ROOM_JITTER)), 4) for _ in range(LEVELS_PER_FRAME)
+        ]
+        if rng.random() < SPEECH_SHARE:  # now and then someone speaks for 2.5 s
+            first = rng.randrange(LEVELS_PER_FRAME // 2)
+            for i in range(first, first + LEVELS_PER_FRAME // 2):
+                values[i] = round(rng.uniform(0.15, 0.3), 4)
+        start = time.time() - LEVELS_PER_FRAME * LEVELS_INTERVAL_MS / 1000
+        body = {"t": "levels", "start": start, "interval_ms": LEVELS_INTERVAL_MS, "values": values}
+        await self.ws.send(pack(body))
+        self.tally.levels_sent += 1
+
+    async def upload_chunk(self, media: KeepAlivePool, rng: random.Random) -> None:
+        """POST the sitting's next media chunk and check the acknowledgement (seq, hash, size).
+
+        Chunks are numbered from 1; the first starts with the WebM header. A failed chunk is
+        not sent again (a recorder moves on; the server records the gap).
+        """
+        seq = self.next_chunk
+        self.next_chunk += 1
+        data = rng.randbytes(rng.randint(*CHUNK_BYTES))
+        if seq == 1:
+            data = WEBM_MAGIC + data[len(WEBM_MAGIC) :]
+        digest = hashlib.sha256(data).hexdigest()
+        target = f"/api/v1/media/{self.part}/chunk?seq={seq}&client_time={time.time()!r}"
+        headers = {"Authorization": f"Bearer {self.token}", "Content-Type": CHUNK_TYPE}
+        sent_at = time.perf_counter()
+        self.tally.chunks_sent += 1
+        status, body = await media.post(target, headers, data)
+        reply = json.loads(body)
+        if status != 200:
+            raise ChunkRefused(f"{status} {reply.get('error')}")
+        if (reply.get("seq"), reply.get("sha256"), reply.get("size")) != (seq, digest, len(data)):
+            raise ChunkRefused("ack_mismatch")
+        self.tally.chunk_latencies_ms.append((time.perf_counter() - sent_at) * 1000)
+        self.tally.chunks_acked.append((self.candidate, seq, digest, len(data)))
+
+
+class Sitting(Recording):
     """One candidate's connection to the bench part, as lean as the protocol allows."""
 
     def __init__(self, url: str, code: str, part: str, language: str, tally: Tally) -> None:
@@ -311,46 +364,6 @@ class Sitting:
             self.tally.latencies_ms.append((time.perf_counter() - sent_at) * 1000)
             self.tally.in_window += 1
 
-    async def send_levels(self, rng: random.Random) -> None:
-        """A few seconds of microphone loudness, as the page sends for the talk detector."""
-        assert self.ws is not None
-        values = [
-            round(max(0.0, rng.gauss(ROOM_LEVEL, ROOM_JITTER)), 4) for _ in range(LEVELS_PER_FRAME)
-        ]
-        if rng.random() < SPEECH_SHARE:  # now and then someone speaks for 2.5 s
-            first = rng.randrange(LEVELS_PER_FRAME // 2)
-            for i in range(first, first + LEVELS_PER_FRAME // 2):
-                values[i] = round(rng.uniform(0.15, 0.3), 4)
-        start = time.time() - LEVELS_PER_FRAME * LEVELS_INTERVAL_MS / 1000
-        body = {"t": "levels", "start": start, "interval_ms": LEVELS_INTERVAL_MS, "values": values}
-        await self.ws.send(pack(body))
-        self.tally.levels_sent += 1
-
-    async def upload_chunk(self, media: KeepAlivePool, rng: random.Random) -> None:
-        """POST the sitting's next media chunk and check the acknowledgement (seq, hash, size).
-
-        Chunks are numbered from 1; the first starts with the WebM header. A failed chunk is
-        not sent again (a recorder moves on; the server records the gap).
-        """
-        seq = self.next_chunk
-        self.next_chunk += 1
-        data = rng.randbytes(rng.randint(*CHUNK_BYTES))
-        if seq == 1:
-            data = WEBM_MAGIC + data[len(WEBM_MAGIC) :]
-        digest = hashlib.sha256(data).hexdigest()
-        target = f"/api/v1/media/{self.part}/chunk?seq={seq}&client_time={time.time()!r}"
-        headers = {"Authorization": f"Bearer {self.token}", "Content-Type": CHUNK_TYPE}
-        sent_at = time.perf_counter()
-        self.tally.chunks_sent += 1
-        status, body = await media.post(target, headers, data)
-        reply = json.loads(body)
-        if status != 200:
-            raise ChunkRefused(f"{status} {reply.get('error')}")
-        if (reply.get("seq"), reply.get("sha256"), reply.get("size")) != (seq, digest, len(data)):
-            raise ChunkRefused("ack_mismatch")
-        self.tally.chunk_latencies_ms.append((time.perf_counter() - sent_at) * 1000)
-        self.tally.chunks_acked.append((self.candidate, seq, digest, len(data)))
-
     async def drop(self) -> None:
         """Lose the connection as a network would: no closing handshake."""
         if self.ws is not None:
@@ -365,8 +378,9 @@ class Sitting:
             await asyncio.gather(self.reader, return_exceptions=True)
 
 
-class EchoConnection:
-    """A connection to the bare ceiling server: answers out, acks back, nothing else."""
+class EchoConnection(Recording):
+    """A connection to the bare ceiling server: answers out and acks back, and the same levels
+    and chunks as a sitting (which the bare server reads and, for chunks, acknowledges)."""
 
     def __init__(self, url: str, index: int, tally: Tally) -> None:
         self.url = url
@@ -374,6 +388,10 @@ class EchoConnection:
         self.tally = tally
         self.ws: ClientConnection | None = None
         self.seq = 0
+        self.part = "ceiling"
+        self.token = "ceiling"
+        self.candidate = f"echo-{index}"
+        self.next_chunk = 1
 
     async def open(self) -> None:
         self.ws = await connect(
@@ -562,7 +580,7 @@ async def paced(spec: dict[str, Any], tally: Tally, clients: list[Any], start_at
                 return
             await asyncio.sleep(interval * rng.uniform(0.5, 1.5))
 
-    async def levels(client: Sitting, first: float) -> None:
+    async def levels(client: Recording, first: float) -> None:
         await asyncio.sleep(max(0.0, start_at + first - time.time()))
         period = LEVELS_PER_FRAME * LEVELS_INTERVAL_MS / 1000
         while time.time() < end:
@@ -577,7 +595,7 @@ async def paced(spec: dict[str, Any], tally: Tally, clients: list[Any], start_at
     # without chunks (and that the paced ceiling gets).
     chunk_rng = random.Random(f"chunks-{spec.get('seed', 0)}")
 
-    async def chunks(client: Sitting, media: KeepAlivePool, first: float) -> None:
+    async def chunks(client: Recording, media: KeepAlivePool, first: float) -> None:
         due = start_at + first
         while due < end and time.time() < end:
             await asyncio.sleep(max(0.0, due - time.time()))
@@ -592,15 +610,15 @@ async def paced(spec: dict[str, Any], tally: Tally, clients: list[Any], start_at
     runs = [run(c, rng.uniform(0, interval)) for c in clients]
     if spec.get("levels"):
         period = LEVELS_PER_FRAME * LEVELS_INTERVAL_MS / 1000
-        runs += [levels(c, rng.uniform(0, period)) for c in clients if isinstance(c, Sitting)]
-    sittings = [c for c in clients if isinstance(c, Sitting)]
-    if spec.get("chunks") and sittings:
+        runs += [levels(c, rng.uniform(0, period)) for c in clients if isinstance(c, Recording)]
+    recording = [c for c in clients if isinstance(c, Recording)]
+    if spec.get("chunks") and recording:
         address = urllib.parse.urlsplit(spec["url"])
         assert address.hostname is not None and address.port is not None
         media = KeepAlivePool(
             address.hostname, address.port, spec.get("chunk_connections", CHUNK_CONNECTIONS)
         )
-        runs += [chunks(s, media, chunk_rng.uniform(0, CHUNK_PERIOD_S)) for s in sittings]
+        runs += [chunks(c, media, chunk_rng.uniform(0, CHUNK_PERIOD_S)) for c in recording]
         try:
             await asyncio.gather(*runs)
         finally:

@@ -434,7 +434,7 @@ async def ceiling_paced(plan: Plan, root: Path, connections: int) -> Outcome:
     try:
         shares = [
             {"connections": len(s), "duration_s": plan.exam_day_s, "interval_s": plan.interval_s}
-            | {"seed": i}
+            | {"seed": i, "levels": _sends_levels(plan), "chunks": plan.chunks}
             for i, s in enumerate(split(list(range(connections)), plan.workers))
         ]
         results, window = await drive(
@@ -443,10 +443,21 @@ async def ceiling_paced(plan: Plan, root: Path, connections: int) -> Outcome:
     finally:
         server.stop()
     figures = {"connections": connections} | ack_figures(results, window, plan.exam_day_s)
+    figures["levels_frames_per_s"] = _levels_per_s(results, plan)
+    figures |= chunk_figures(results, plan.exam_day_s)
     figures["rss_per_connection_kib"] = round(
         (window.rss_loaded - window.rss_base) / connections / 1024, 1
     )
     return Outcome(f"ceiling paced {connections}", figures)
+
+
+def _sends_levels(plan: Plan) -> bool:
+    return plan.levels and "levels" in wire.CLIENT_MESSAGES
+
+
+def _levels_per_s(results: list[dict[str, Any]], plan: Plan) -> float:
+    sent = sum(int(result.get("levels_sent", 0)) for result in results)
+    return round(sent / plan.exam_day_s, 1)
 
 
 def _sitting_shares(codes: list[str], workers: int, extra: dict[str, Any]) -> list[dict[str, Any]]:
@@ -500,7 +511,7 @@ async def exam_day(plan: Plan, root: Path, sittings: int, *, watched: bool = Fal
             {
                 "duration_s": plan.exam_day_s,
                 "interval_s": plan.interval_s,
-                "levels": plan.levels and "levels" in wire.CLIENT_MESSAGES,
+                "levels": _sends_levels(plan),
                 "chunks": plan.chunks,
             },
         )
@@ -518,9 +529,7 @@ async def exam_day(plan: Plan, root: Path, sittings: int, *, watched: bool = Fal
     figures["clock_error_p99_ms"] = percentile([abs(e) for e in errors], 99)
     figures["clock_error_p50_ms"] = percentile([abs(e) for e in errors], 50)
     figures["clock_samples"] = len(errors)
-    figures["levels_frames_per_s"] = round(
-        sum(result.get("levels_sent", 0) for result in results) / plan.exam_day_s, 1
-    )
+    figures["levels_frames_per_s"] = _levels_per_s(results, plan)
     figures |= chunk_figures(results, plan.exam_day_s)
     figures["rss_base_mib"] = round(window.rss_base / 2**20, 1)
     figures["rss_loaded_mib"] = round(window.rss_loaded / 2**20, 1)
@@ -665,6 +674,16 @@ def summary_rows(outcomes: dict[str, Outcome], plan: Plan) -> list[tuple[str, st
                 f"{ratio(d['ack_p99_ms'], p.get('ack_p99_ms'))}",
             )
         )
+        if p:
+            rows.append(
+                (
+                    f"ceiling paced {size} (the same answers, levels and chunks): ack p50 / p99 "
+                    "ms; machine busy cores",
+                    "",
+                    f"{_pair(p)}; {p.get('machine_busy_cores')}",
+                    "1.00",
+                )
+            )
         rows.append((f"exam day {size}: acks/s", "", f"{d['acks_per_s']}", ""))
         rows.append((f"exam day {size}: " + _stalls_label(), "", _stalls(d), ""))
         rows.append(
@@ -699,7 +718,8 @@ def summary_rows(outcomes: dict[str, Outcome], plan: Plan) -> list[tuple[str, st
                     "",
                     f"{d['chunks_acked']} / {d['chunks_sent']} ({d['chunks_failed']}); "
                     f"{d['chunk_p50_ms']} / {d['chunk_p99_ms']}",
-                    "",
+                    f"{ratio(d['chunk_p50_ms'], p.get('chunk_p50_ms'))} / "
+                    f"{ratio(d['chunk_p99_ms'], p.get('chunk_p99_ms'))}",
                 )
             )
         rows.append((f"exam day {size}: lost", "0", _lost(d), ""))
