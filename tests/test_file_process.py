@@ -40,12 +40,24 @@ async def test_writes_of_every_size_arrive_whole_with_their_digests(tmp_path: Pa
 
 async def test_a_refused_write_names_its_path_and_the_process_serves_on(tmp_path: Path) -> None:
     files = FileProcess()
-    missing = tmp_path / "no-such-folder" / "chunk"
-    refused = await _write(files, missing, b"data")
-    assert isinstance(refused, FileNotFoundError)
-    assert refused.filename == str(missing)
+    (tmp_path / "a-file").write_bytes(b"")
+    under_a_file = tmp_path / "a-file" / "chunk"
+    refused = await _write(files, under_a_file, b"data")
+    assert isinstance(refused, NotADirectoryError)
+    assert refused.filename == str(under_a_file)
     assert await _write(files, tmp_path / "next", b"next") == hashlib.sha256(b"next").digest()
     assert (files.stats()["refused"], files.stats()["written"]) == (1, 1)
+    await files.stop()
+
+
+async def test_a_write_into_missing_folders_makes_them(tmp_path: Path) -> None:
+    files = FileProcess()
+    deep = tmp_path / "media" / "exam" / "candidate" / "part" / "chunk-000001.webm"
+    assert await _write(files, deep, b"first") == hashlib.sha256(b"first").digest()
+    assert deep.read_bytes() == b"first"
+    beside = deep.with_name("chunk-000002.webm")  # the folder is there now
+    assert await _write(files, beside, b"second") == hashlib.sha256(b"second").digest()
+    assert files.stats()["written"] == 2
     await files.stop()
 
 
@@ -148,7 +160,7 @@ def test_a_batch_answers_every_request_and_an_exclusive_one_leaves_a_file_alone(
     batch = [
         file_child.Request(1, str(tmp_path / "new"), b"new", True),
         file_child.Request(2, str(kept), b"other", True),
-        file_child.Request(3, str(tmp_path / "missing" / "x"), b"x", False),
+        file_child.Request(3, str(kept / "x"), b"x", False),  # under a file: refused
         file_child.Request(4, str(kept.with_name("again")), b"again", False),
     ]
     replies = file_child.write_all(batch)
@@ -160,7 +172,7 @@ def test_a_batch_answers_every_request_and_an_exclusive_one_leaves_a_file_alone(
         replies = replies[end:]
     assert outcomes[1] == (0, hashlib.sha256(b"new").digest(), "")
     assert outcomes[2][0] == errno.EEXIST and kept.read_bytes() == b"kept"
-    assert outcomes[3][0] == errno.ENOENT and outcomes[3][2]
+    assert outcomes[3][0] == errno.ENOTDIR and outcomes[3][2]
     assert outcomes[4] == (0, hashlib.sha256(b"again").digest(), "")
     assert (tmp_path / "new").read_bytes() == b"new"
 

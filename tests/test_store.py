@@ -389,12 +389,12 @@ async def test_a_failed_write_is_raised_and_its_job_never_runs(store: SQLiteStor
         ran.extend(name for name, _ in written)
         return [None for _ in written]
 
-    missing = store.data_dir / "no-such-folder" / "file"
-    with pytest.raises(FileNotFoundError) as raised:
-        await store.run_after_writing(str(missing), b"x", job, "missing")
-    assert raised.value.filename == str(missing)
     existing = store.data_dir / "existing"
     existing.write_bytes(b"kept")
+    under_a_file = existing / "file"
+    with pytest.raises(NotADirectoryError) as raised:
+        await store.run_after_writing(str(under_a_file), b"x", job, "under a file")
+    assert raised.value.filename == str(under_a_file)
     with pytest.raises(FileExistsError):
         await store.run_after_writing(str(existing), b"new", job, "existing", exclusive=True)
     assert existing.read_bytes() == b"kept", "an exclusive write leaves a file there untouched"

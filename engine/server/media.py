@@ -8,8 +8,6 @@ irregularity for the proctor — nothing is dropped silently.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from aiohttp import web
 
 from engine.detection import Finding
@@ -51,14 +49,12 @@ async def _sitting(request: web.Request) -> LiveSitting:
     return await hall.sitting_for(claims, request.match_info["part"])
 
 
-def _media_dir(data_dir: Path, live: LiveSitting) -> str:
-    """The sitting's media folder relative to the data directory, made on its first upload
-    (not checked on every chunk)."""
+def _media_dir(live: LiveSitting) -> str:
+    """The sitting's media folder relative to the data directory (the store's file process
+    makes it with the sitting's first upload, off the event loop)."""
     if live.media_dir is None:
         snap = live.sitting.snapshot
-        folder = f"media/{snap.exam_id}/{snap.candidate_id}/{snap.part_id}"
-        (data_dir / folder).mkdir(parents=True, exist_ok=True)
-        live.media_dir = folder
+        live.media_dir = f"media/{snap.exam_id}/{snap.candidate_id}/{snap.part_id}"
     return live.media_dir
 
 
@@ -160,8 +156,7 @@ async def _store(
     data: bytes,
     client_time: float | None,
 ) -> MediaRecord | web.Response:
-    config = request.app[keys.CONFIG]
-    folder = _media_dir(config.data_dir, live)
+    folder = _media_dir(live)
     upload = Upload(
         live.sitting.id,
         kind,

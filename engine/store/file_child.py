@@ -90,10 +90,8 @@ def write_all(requests: list[Request], pool: ThreadPoolExecutor | None = None) -
     replies: list[bytes] = []
     opened: list[tuple[Request, int]] = []
     for request in requests:
-        flags = os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC
-        flags |= os.O_EXCL if request.exclusive else os.O_TRUNC
         try:
-            descriptor = os.open(request.path, flags, 0o644)
+            descriptor = _create(request)
         except OSError as error:
             replies.append(_refused(request, error))
             continue
@@ -109,6 +107,35 @@ def write_all(requests: list[Request], pool: ThreadPoolExecutor | None = None) -
     synced = pool.map(_sync, opened) if pool is not None else map(_sync, opened)
     replies.extend(synced)
     return b"".join(replies)
+
+
+def _create(request: Request) -> int:
+    """Open the request's file for writing, making its folder first if it is missing."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC
+    flags |= os.O_EXCL if request.exclusive else os.O_TRUNC
+    try:
+        return os.open(request.path, flags, 0o644)
+    except FileNotFoundError:
+        make_folders(os.path.dirname(request.path))
+        return os.open(request.path, flags, 0o644)
+
+
+def make_folders(folder: str) -> None:
+    """`os.makedirs`, then fsync the parent of every folder it made, so a new folder's entry is
+    as durable as the files written into it (once a sitting, at its first upload)."""
+    missing: list[str] = []
+    while folder and not os.path.isdir(folder):
+        missing.append(folder)
+        folder = os.path.dirname(folder)
+    if not missing:
+        return
+    os.makedirs(missing[0], exist_ok=True)
+    for made in reversed(missing):
+        descriptor = os.open(os.path.dirname(made) or ".", os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
 
 
 def _sync(opened: tuple[Request, int]) -> bytes:
