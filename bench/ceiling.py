@@ -14,16 +14,19 @@ neither stored nor journaled, so an exam day with uploads has a ceiling under th
 from __future__ import annotations
 
 import argparse
+import asyncio
+import gc
 import hashlib
 import logging
 import time
+from collections.abc import AsyncIterator
 
 import msgpack
 from aiohttp import WSMsgType, web
 
 from engine.cli import BACKLOG
 from engine.fixation import MAX_CHUNK_BYTES
-from engine.server.tuning import new_event_loop
+from engine.server.tuning import collect_on_schedule, new_event_loop
 from engine.wire import MAX_FRAME_BYTES
 
 HEARTBEAT_S = 20.0
@@ -60,10 +63,26 @@ async def health(request: web.Request) -> web.Response:
     return web.json_response({"ok": True})
 
 
+async def collector(app: web.Application) -> AsyncIterator[None]:
+    """The engine's collector handling while sittings run (engine/server/tuning.py): what
+    start-up made frozen, no automatic collection, new objects frozen on allocations without a
+    walk, a collection every five minutes. With Python's own collector the bare server's ack
+    p99 at 10,000 connections with uploads was 1.4 s; the ceiling is the stack at its best."""
+    gc.collect()
+    gc.freeze()
+    gc.disable()
+    task = asyncio.create_task(collect_on_schedule(quiet=lambda: False))
+    yield
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    gc.enable()
+
+
 def create_app() -> web.Application:
     app = web.Application(client_max_size=MAX_CHUNK_BYTES + 64 * 1024)  # as the engine's
     app.router.add_get("/ws", echo_socket)
     app.router.add_post("/api/v1/media/{part}/chunk", chunk)
+    app.cleanup_ctx.append(collector)
     app.router.add_get("/api/v1/health", health)
     return app
 
