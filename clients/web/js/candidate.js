@@ -817,8 +817,10 @@ function renderClosed() {
     answered: closed.answered,
     total: S.welcome?.item_count ?? current.items,
   });
-  $("#closed-reason").textContent = closed.reason ? t("closed.reason", { reason: closed.reason }) : "";
-  $("#closed-reason").lang = "en";
+  // The title already says why in the candidate's language; the reason is shown only when it is
+  // a proctor's own words (a termination), in whatever language the proctor wrote them.
+  const proctorsWords = closed.state === "terminated" && closed.reason;
+  $("#closed-reason").textContent = proctorsWords ? t("closed.reason", { reason: closed.reason }) : "";
   const result = $("#result");
   const hasScore = closed.result && typeof closed.result.score === "number";
   result.hidden = !hasScore;

@@ -247,6 +247,8 @@ async def test_the_deadline_closes_the_page_and_the_warning_is_announced(
 
     await expect(candidate.screen("closed")).to_be_visible(timeout=20_000)
     await expect(page.locator("#closed-title")).to_have_text("Время истекло: тест закрыт")
+    # The engine's own reason ("time is up") is the title's, in Russian: no English line under it.
+    await expect(page.locator("#closed-reason")).to_have_text("")
     await expect(page.locator("#closed-answered")).to_have_text("Сохранено ответов: 1 из 10.")
     await expect(page.locator("#result-outcome")).to_have_text("Тест не пройден")
     stored = await site.app[keys.STORE].load_sitting(candidate.sitting_id())

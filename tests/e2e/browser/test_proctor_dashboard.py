@@ -128,6 +128,9 @@ async def test_a_proctor_admits_watches_and_terminates_and_the_candidate_sees_it
 
     await expect(candidate.screen("closed")).to_be_visible(timeout=5_000)
     await expect(page.locator("#closed-title")).to_have_text("Проктор тестіңізді тоқтатты")
+    # The proctor's own words, under the page's language: not claimed to be English.
+    await expect(page.locator("#closed-reason")).to_have_text("Себебі: Посторонний в помещении")
+    assert await page.locator("#closed-reason").get_attribute("lang") is None
     await expect(page.locator("#result-outcome")).to_have_text("Нәтиженің күші жойылды")
     await expect(tile.locator(".tile-state")).to_have_text("Тест прекращён")
 
