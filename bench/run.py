@@ -382,8 +382,8 @@ def ack_figures(results: list[dict[str, Any]], window: Window, window_s: float) 
 
 
 def server_health(server: Server) -> dict[str, Any]:
-    """The engine's own view at the end of a window: its loop lag, store commit times and the
-    file process's counts."""
+    """The engine's own view at the end of a window: its loop lag, store commit times, the
+    file process's counts and the uploads under way and their recent times."""
     with urllib.request.urlopen(f"{server.url}/api/v1/health", timeout=30) as response:
         health = json.load(response)
     return {
@@ -391,6 +391,7 @@ def server_health(server: Server) -> dict[str, Any]:
         "store_commit_ms": health["store"]["recent_commit_ms"],
         "collector_pauses_ms": health.get("collector"),
         "file_process": health["store"].get("file_process"),
+        "uploads": health.get("uploads"),
     }
 
 

@@ -1,9 +1,11 @@
 """Recent delays as percentiles, and how late the event loop runs what is due.
 
 `LoopLag` asks to wake every `period_s` and records how late it woke: the delay every answer and
-clock waits on top of its own work; `CollectorPauses` times the garbage collector's stops.
-`/api/v1/health` reports them and the store's recent commits, so an operator sees a stalled
-loop before candidates report a slow page, and the benchmark can tell server stalls from its own.
+clock waits on top of its own work; `CollectorPauses` times the garbage collector's stops;
+`Uploads` counts the media uploads under way and times the recent ones. `/api/v1/health`
+reports them and the store's recent commits, so an operator sees a stalled loop, or uploads
+falling behind, before candidates report a slow page, and the benchmark can tell server stalls
+from its own.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import gc
 import logging
 import time
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -56,6 +60,41 @@ def percentiles_ms(seconds: deque[float] | list[float]) -> dict[str, float]:
         "max": round(float(values.max()), 2),
         "samples": int(values.size),
     }
+
+
+class Uploads:
+    """Media uploads under way on this node, the most at once, and how long the recent ones took
+    from their request to their answer.
+
+    A node whose disk or cores cannot keep up shows it here first: uploads under way climb into
+    the thousands and take seconds each, while answers may still look fine.
+    """
+
+    def __init__(self, kept: int = 1000) -> None:
+        self.under_way = 0
+        self.most_at_once = 0
+        self.answered = 0
+        self._took: deque[float] = deque(maxlen=kept)
+
+    @contextmanager
+    def one(self) -> Iterator[None]:
+        began = time.perf_counter()
+        self.under_way += 1
+        self.most_at_once = max(self.most_at_once, self.under_way)
+        try:
+            yield
+        finally:
+            self.under_way -= 1
+            self.answered += 1
+            self._took.append(time.perf_counter() - began)
+
+    def summary(self) -> dict[str, object]:
+        return {
+            "under_way": self.under_way,
+            "most_at_once": self.most_at_once,
+            "answered": self.answered,
+            "recent_ms": percentiles_ms(self._took),
+        }
 
 
 class CollectorPauses:

@@ -1,4 +1,4 @@
-"""The loop-lag sleeper and the percentile summary the health endpoint serves."""
+"""The loop-lag sleeper, the uploads count and the percentile summary the health endpoint serves."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from engine.latency import CollectorPauses, LoopLag, percentiles_ms
+from engine.latency import CollectorPauses, LoopLag, Uploads, percentiles_ms
 
 
 def test_percentiles_are_in_milliseconds_over_what_was_given() -> None:
@@ -47,3 +47,16 @@ def test_collector_pauses_are_counted_per_generation_and_long_ones_logged(
     assert summary["gen0"]["collections"] >= 1
     assert summary["gen2"]["max"] > 0
     assert any("generation 2 took" in record.getMessage() for record in caplog.records)
+
+
+def test_uploads_count_what_is_under_way_and_time_what_was_answered() -> None:
+    uploads = Uploads(kept=2)
+    with uploads.one(), uploads.one():
+        assert uploads.summary()["under_way"] == 2
+        time.sleep(0.01)
+    with pytest.raises(OSError), uploads.one():
+        raise OSError("a refused upload still ends")
+    summary = uploads.summary()
+    assert (summary["under_way"], summary["most_at_once"], summary["answered"]) == (0, 2, 3)
+    recent = summary["recent_ms"]
+    assert isinstance(recent, dict) and recent["samples"] == 2, "only the latest are kept"

@@ -17,7 +17,7 @@ from engine.banks import load_banks
 from engine.detection import DetectorRegistry
 from engine.exams import ExamSetup, load_exams
 from engine.fixation import MAX_CHUNK_BYTES
-from engine.latency import LoopLag
+from engine.latency import LoopLag, Uploads
 from engine.model import Candidate
 from engine.offline import hold_data_dir
 from engine.plugins import SchemeRegistry, create_plugin_manager
@@ -41,6 +41,7 @@ def create_app(config: ServerConfig, *, schemes: SchemeRegistry | None = None) -
     app[keys.CONFIG] = config
     app[keys.SOCKETS] = weakref.WeakSet()
     app[keys.LOOP_LAG] = LoopLag(warn_s=0.2)
+    app[keys.UPLOADS] = Uploads()
     app.cleanup_ctx.append(_store_and_hall(schemes))
     app.cleanup_ctx.append(_background)
     app.on_shutdown.append(_close_sockets)

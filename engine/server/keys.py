@@ -6,7 +6,7 @@ import weakref
 
 from aiohttp import web
 
-from engine.latency import CollectorPauses, LoopLag
+from engine.latency import CollectorPauses, LoopLag, Uploads
 from engine.server.config import ServerConfig
 from engine.server.hall import Hall
 from engine.store.base import Store
@@ -16,5 +16,6 @@ STORE = web.AppKey("store", Store)
 HALL = web.AppKey("hall", Hall)
 SOCKETS = web.AppKey("sockets", weakref.WeakSet[web.WebSocketResponse])
 LOOP_LAG = web.AppKey("loop_lag", LoopLag)
+UPLOADS = web.AppKey("uploads", Uploads)
 COLLECTOR = web.AppKey("collector", CollectorPauses)
 """Set by `examhall serve` only: the collector hook is process-wide."""

@@ -76,6 +76,17 @@ async def _read_body(request: web.Request, limit: int) -> bytes | None:
 
 @routes.post("/api/v1/media/{part}/chunk")
 async def upload_chunk(request: web.Request) -> web.Response:
+    with request.app[keys.UPLOADS].one():
+        return await _chunk(request)
+
+
+@routes.post("/api/v1/media/{part}/snapshot")
+async def upload_snapshot(request: web.Request) -> web.Response:
+    with request.app[keys.UPLOADS].one():
+        return await _snapshot(request)
+
+
+async def _chunk(request: web.Request) -> web.Response:
     hall = request.app[keys.HALL]
     try:
         live = await _sitting(request)
@@ -118,8 +129,7 @@ async def upload_chunk(request: web.Request) -> web.Response:
     )
 
 
-@routes.post("/api/v1/media/{part}/snapshot")
-async def upload_snapshot(request: web.Request) -> web.Response:
+async def _snapshot(request: web.Request) -> web.Response:
     hall = request.app[keys.HALL]
     try:
         live = await _sitting(request)

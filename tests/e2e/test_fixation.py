@@ -224,6 +224,11 @@ async def test_one_chunk_sent_many_times_at_once_is_stored_once(
     events = [e["kind"] for e in await running.hall.store.events_of(sitting)]
     assert events.count("media-chunk") == 1
     assert temporary_files(running) == []
+    async with session.get(f"{running.url}/api/v1/health") as response:
+        uploads = (await response.json())["uploads"]
+    assert (uploads["under_way"], uploads["answered"]) == (0, 8)
+    assert 1 <= uploads["most_at_once"] <= 8
+    assert uploads["recent_ms"]["samples"] == 8 and uploads["recent_ms"]["max"] > 0
 
 
 async def test_a_chunk_the_disk_would_not_take_is_refused_as_not_stored_and_taken_later(
