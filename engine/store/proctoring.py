@@ -50,7 +50,8 @@ PLACED_ALREADY = (
 )
 """What uploads' arrivals are decided on: per (index, sitting, kind, seq), the hash stored under
 that number and the highest number stored (two index lookups each, one statement for all)."""
-LOOKUPS_PER_STATEMENT = 200
+LOOKUPS_PER_STATEMENT = 128
+"""The most uploads one lookup statement asks about (a power of two)."""
 INSERT_MEDIA = f"INSERT INTO media ({MEDIA_COLUMNS}, journal_seq) VALUES "
 SELECT_MEDIA = f"SELECT {MEDIA_COLUMNS} FROM media WHERE sitting_id = ? AND kind = ? AND seq = ?"
 
@@ -72,9 +73,14 @@ def _placed_already(
     """For each record: the SHA-256 stored under its number (or None), the highest number
     stored for its sitting and kind."""
     found: dict[int, tuple[str | None, int]] = {}
-    for start in range(0, len(records), LOOKUPS_PER_STATEMENT):
-        chunk = records[start : start + LOOKUPS_PER_STATEMENT]
-        values = ", ".join(["(?, ?, ?, ?)"] * len(chunk))
+    start, size = 0, LOOKUPS_PER_STATEMENT
+    while start < len(records):
+        # Pieces of 128, 64, … 1 records, as `insert_many` writes: few statement texts, which
+        # stay in sqlite3's statement cache instead of being parsed again every commit.
+        while size > len(records) - start:
+            size //= 2
+        chunk = records[start : start + size]
+        values = ", ".join(["(?, ?, ?, ?)"] * size)
         parameters = [
             value
             for index, record in enumerate(chunk, start)
@@ -84,6 +90,7 @@ def _placed_already(
             PLACED_ALREADY.format(values=values), parameters
         ):
             found[index] = (sha256, highest)
+        start += size
     return [found[index] for index in range(len(records))]
 
 
