@@ -14,8 +14,6 @@ neither stored nor journaled, so an exam day with uploads has a ceiling under th
 from __future__ import annotations
 
 import argparse
-import asyncio
-import gc
 import hashlib
 import logging
 import time
@@ -26,7 +24,7 @@ from aiohttp import WSMsgType, web
 
 from engine.cli import BACKLOG
 from engine.fixation import MAX_CHUNK_BYTES
-from engine.server.tuning import collect_on_schedule, new_event_loop
+from engine.server.tuning import collection_in_hand, new_event_loop
 from engine.wire import MAX_FRAME_BYTES
 
 HEARTBEAT_S = 20.0
@@ -68,14 +66,8 @@ async def collector(app: web.Application) -> AsyncIterator[None]:
     start-up made frozen, no automatic collection, new objects frozen on allocations without a
     walk, a collection every five minutes. With Python's own collector the bare server's ack
     p99 at 10,000 connections with uploads was 1.4 s; the ceiling is the stack at its best."""
-    gc.collect()
-    gc.freeze()
-    gc.disable()
-    task = asyncio.create_task(collect_on_schedule(quiet=lambda: False))
-    yield
-    task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
-    gc.enable()
+    async with collection_in_hand(quiet=lambda: False):
+        yield
 
 
 def create_app() -> web.Application:

@@ -117,7 +117,6 @@ class LiveSitting:
     warned: set[int] = field(default_factory=set)
     last_seen: float | None = None
     media_last_at: float | None = None
-    media_dir: str | None = None
     silent_noted: bool = False
     media_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     stall_noted: bool = False

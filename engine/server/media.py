@@ -52,10 +52,8 @@ async def _sitting(request: web.Request) -> LiveSitting:
 def _media_dir(live: LiveSitting) -> str:
     """The sitting's media folder relative to the data directory (the store's file process
     makes it with the sitting's first upload, off the event loop)."""
-    if live.media_dir is None:
-        snap = live.sitting.snapshot
-        live.media_dir = f"media/{snap.exam_id}/{snap.candidate_id}/{snap.part_id}"
-    return live.media_dir
+    snap = live.sitting.snapshot
+    return f"media/{snap.exam_id}/{snap.candidate_id}/{snap.part_id}"
 
 
 async def _read_body(request: web.Request, limit: int) -> bytes | None:

@@ -8,6 +8,7 @@ whole process: tests build many apps in one interpreter and must not inherit the
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import importlib.util
 import logging
@@ -86,22 +87,32 @@ async def tend_collector(app: web.Application) -> AsyncIterator[None]:
 
     Registered after `create_app`'s own contexts, so it runs once the exams are loaded.
     """
+    hall = app.get(keys.HALL)
+    quiet = (lambda: not hall.has_running_sittings()) if hall is not None else (lambda: True)
+    async with collection_in_hand(quiet):
+        log.info("collector: %d objects frozen, automatic collection off", gc.get_freeze_count())
+        pauses = app.get(keys.COLLECTOR)
+        if pauses is not None:
+            pauses.install()  # from here on: start-up's collection is not a pause anyone waits on
+        yield
+        if pauses is not None:
+            pauses.uninstall()
+
+
+@contextlib.asynccontextmanager
+async def collection_in_hand(quiet: Callable[[], bool]) -> AsyncIterator[None]:
+    """Collect and freeze what exists, switch automatic collection off and run
+    `collect_on_schedule` until the block ends; then automatic collection is back on."""
     gc.collect()
     gc.freeze()
     gc.disable()
-    log.info("collector: %d objects frozen, automatic collection off", gc.get_freeze_count())
-    pauses = app.get(keys.COLLECTOR)
-    if pauses is not None:
-        pauses.install()  # from here on: start-up's own collection is not a pause anyone waits on
-    hall = app.get(keys.HALL)
-    quiet = (lambda: not hall.has_running_sittings()) if hall is not None else (lambda: True)
     task = asyncio.create_task(collect_on_schedule(quiet=quiet))
-    yield
-    task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
-    if pauses is not None:
-        pauses.uninstall()
-    gc.enable()
+    try:
+        yield
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        gc.enable()
 
 
 async def collect_on_schedule(

@@ -44,14 +44,20 @@ async def refused_code(coroutine: object) -> str:
     return refused.value.code
 
 
+async def started(running: Running) -> tuple[CandidateClient, str]:
+    """A candidate whose sitting runs, and the sitting's id."""
+    client, _ = await running.candidate()
+    await client.start("kk")
+    return client, client.view.welcome.sitting  # type: ignore[union-attr]
+
+
 async def started_with_a_chunk(
     running: Running, session: aiohttp.ClientSession
 ) -> tuple[CandidateClient, MediaRecord]:
     """A running sitting whose chunk 1 is stored, and that chunk's record."""
-    client, _ = await running.candidate()
-    await client.start("kk")
+    client, sitting = await started(running)
     await post(session, client, WEBM, seq=1)
-    (first,) = await running.hall.media_records(client.view.welcome.sitting)  # type: ignore[union-attr]
+    (first,) = await running.hall.media_records(sitting)
     return client, first
 
 
@@ -80,8 +86,7 @@ def verify(running: Running) -> subprocess.CompletedProcess[str]:
 async def test_chunks_are_stored_hashed_and_verified(
     running: Running, session: aiohttp.ClientSession
 ) -> None:
-    client, _ = await running.candidate()
-    await client.start("kk")
+    client, sitting = await started(running)
     first = await post(session, client, WEBM, seq=1)
     second = await post(session, client, b"next bytes", seq=2)
     assert first["size"] == len(WEBM) and len(str(first["sha256"])) == 64
@@ -91,7 +96,7 @@ async def test_chunks_are_stored_hashed_and_verified(
     )
     still = await post(session, client, JPEG, seq=None, media_type="image/jpeg")
     assert still["seq"] == 1
-    records = await running.hall.media_records(client.view.welcome.sitting)  # type: ignore[union-attr]
+    records = await running.hall.media_records(sitting)
     assert [(r.kind.value, r.seq) for r in records] == [("chunk", 1), ("chunk", 2), ("snapshot", 1)]
     result = verify(running)
     assert result.returncode == 0, result.stderr
@@ -101,11 +106,10 @@ async def test_chunks_are_stored_hashed_and_verified(
 async def test_a_tampered_chunk_is_named_by_fixation_verify(
     running: Running, session: aiohttp.ClientSession
 ) -> None:
-    client, _ = await running.candidate()
-    await client.start("kk")
+    client, sitting = await started(running)
     await post(session, client, WEBM, seq=1)
     await post(session, client, b"second chunk", seq=2)
-    records = await running.hall.media_records(client.view.welcome.sitting)  # type: ignore[union-attr]
+    records = await running.hall.media_records(sitting)
     tampered = running.config.data_dir / records[1].path
     tampered.write_bytes(b"second chunK")
     (running.config.data_dir / records[0].path).unlink()
@@ -118,9 +122,7 @@ async def test_a_tampered_chunk_is_named_by_fixation_verify(
 async def test_every_wrong_chunk_is_refused_or_noted(
     running: Running, session: aiohttp.ClientSession
 ) -> None:
-    client, _ = await running.candidate()
-    await client.start("kk")
-    sitting = client.view.welcome.sitting  # type: ignore[union-attr]
+    client, sitting = await started(running)
     assert await refused_code(post(session, client, b"not webm", seq=1)) == "bad_media"
     assert await refused_code(post(session, client, WEBM, seq=1, media_type="text/plain")) == (
         "bad_media"
@@ -155,8 +157,7 @@ async def test_every_wrong_chunk_is_refused_or_noted(
 async def test_no_chunk_is_taken_for_a_closed_sitting_or_a_bad_token(
     running: Running, session: aiohttp.ClientSession
 ) -> None:
-    client, _ = await running.candidate()
-    await client.start("kk")
+    client, _ = await started(running)
     await client.submit()
     assert await refused_code(post(session, client, WEBM, seq=1)) == "sitting_closed"
     client.token = client.token[:-4] + "AAAA"
@@ -166,10 +167,8 @@ async def test_no_chunk_is_taken_for_a_closed_sitting_or_a_bad_token(
 async def test_retention_deletes_old_media_but_keeps_the_record(
     running: Running, session: aiohttp.ClientSession
 ) -> None:
-    client, _ = await running.candidate()
-    await client.start("kk")
+    client, sitting = await started(running)
     await post(session, client, WEBM, seq=1)
-    sitting = client.view.welcome.sitting  # type: ignore[union-attr]
     records = running.hall.records
     assert records is not None
     now = running.hall.now()
@@ -188,12 +187,11 @@ async def test_retention_deletes_old_media_but_keeps_the_record(
 async def test_a_large_chunk_is_stored_whole(
     running: Running, session: aiohttp.ClientSession
 ) -> None:
-    client, _ = await running.candidate()
-    await client.start("kk")
+    client, sitting = await started(running)
     data = b"\x1a\x45\xdf\xa3" + bytes(range(251)) * 6000
     reply = await post(session, client, data, seq=1)
     assert reply["size"] == len(data) and reply["sha256"] == sha256_hex(data)
-    (record,) = await running.hall.media_records(client.view.welcome.sitting)  # type: ignore[union-attr]
+    (record,) = await running.hall.media_records(sitting)
     assert (running.config.data_dir / record.path).read_bytes() == data
 
 
@@ -214,9 +212,7 @@ async def test_a_file_a_crash_left_before_its_commit_gives_way_to_the_upload(
 async def test_one_chunk_sent_many_times_at_once_is_stored_once(
     running: Running, session: aiohttp.ClientSession
 ) -> None:
-    client, _ = await running.candidate()
-    await client.start("kk")
-    sitting = client.view.welcome.sitting  # type: ignore[union-attr]
+    client, sitting = await started(running)
     replies = await asyncio.gather(*(post(session, client, WEBM, seq=1) for _ in range(8)))
     assert {reply["sha256"] for reply in replies} == {sha256_hex(WEBM)}
     (record,) = await running.hall.media_records(sitting)
@@ -250,9 +246,7 @@ async def test_a_chunk_the_disk_would_not_take_is_refused_as_not_stored_and_take
 async def test_two_chunks_of_one_number_at_once_keep_one_and_refuse_the_other(
     running: Running, session: aiohttp.ClientSession
 ) -> None:
-    client, _ = await running.candidate()
-    await client.start("kk")
-    sitting = client.view.welcome.sitting  # type: ignore[union-attr]
+    client, sitting = await started(running)
     versions = [WEBM, WEBM + b"other bytes"]
 
     async def send(data: bytes) -> tuple[bytes, str]:
