@@ -134,10 +134,19 @@ def _parser() -> argparse.ArgumentParser:
     fixation = commands.add_parser("fixation", help="the audio-video record")
     fixation_commands = fixation.add_subparsers(title="fixation")
     check = fixation_commands.add_parser(
-        "verify", help="check every recorded media file against the log; exit 1 naming each bad one"
+        "verify", help="check every recorded upload against the log; exit 1 naming each bad one"
     )
     check.add_argument("--data", type=Path, required=True)
     check.set_defaults(run=_fixation_verify)
+    export = fixation_commands.add_parser(
+        "export",
+        help="write one sitting's recording (one playable file per stream), its camera stills "
+        "and a manifest into a folder, each piece checked against the log",
+    )
+    export.add_argument("--data", type=Path, required=True)
+    export.add_argument("--sitting", required=True, help="the sitting's id")
+    export.add_argument("--out", type=Path, required=True, help="the folder to write into")
+    export.set_defaults(run=_fixation_export)
 
     audit = commands.add_parser("audit", help="the event log").add_subparsers(title="audit")
     verify = audit.add_parser(
@@ -323,8 +332,29 @@ def _form_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _fixation_export(args: argparse.Namespace) -> int:
+    from engine.recording import export_recording
+    from engine.store.proctoring import read_media
+    from engine.store.sqlite import SQLiteStore
+
+    database = args.data / SQLiteStore.FILE_NAME
+    if not database.exists():
+        print(f"examhall: no database at {database}", file=sys.stderr)
+        return 2
+    records = list(read_media(database, args.sitting))
+    if not records:
+        print(f"examhall: no media recorded for sitting {args.sitting}", file=sys.stderr)
+        return 2
+    exported = export_recording(args.data, records, args.out)
+    for path in exported.files:
+        print(path)
+    for problem in exported.problems:
+        print(f"BAD: {problem}", file=sys.stderr)
+    return 1 if exported.problems else 0
+
+
 def _fixation_verify(args: argparse.Namespace) -> int:
-    from engine.fixation import verify_files
+    from engine.fixation import check_media_folder, verify_files
     from engine.store.proctoring import read_media, read_media_journal
     from engine.store.sqlite import SQLiteStore
 
@@ -341,21 +371,20 @@ def _fixation_verify(args: argparse.Namespace) -> int:
                 f"{record.sitting_id} {record.kind} {record.seq} ({record.path}): "
                 "the record differs from the journal: the database was edited"
             )
-    known = {record.path for record in records}
-    media_root = args.data / "media"
-    if media_root.is_dir():
-        for path in sorted(media_root.rglob("*")):
-            relative = str(path.relative_to(args.data))
-            if path.is_file() and not path.name.startswith(".") and relative not in known:
-                problems.append(f"{relative}: a file no record accounts for")
+    folder = check_media_folder(args.data, SQLiteStore.SEGMENTS, records)
+    problems += [f"{stray}: a file no record accounts for" for stray in folder.strays]
     for problem in problems:
         print(f"BAD: {problem}", file=sys.stderr)
     if problems:
         return 1
     purged = sum(1 for record in records if record.purged)
-    print(
-        f"intact: {len(records) - purged} media files match the log ({purged} purged by retention)"
-    )
+    print(f"intact: {len(records) - purged} uploads match the log ({purged} purged by retention)")
+    if folder.unrecorded_bytes:
+        print(
+            f"{folder.unrecorded_bytes} bytes in {folder.segments_with_unrecorded} segment(s) "
+            "belong to no record: uploads sent again or refused, or written before a stop "
+            "kept them from their commit; none was acknowledged"
+        )
     return 0
 
 

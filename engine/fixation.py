@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,8 +97,11 @@ class MediaRecord:
     client_time: float | None
     server_time: float
     path: str
-    """Relative to the data directory."""
+    """The file holding its bytes, relative to the data directory."""
     purged: bool = False
+    offset: int | None = None
+    """Where its bytes start in the segment file at `path` (engine/store/file_child.py); None
+    for an upload stored before segments, which is the whole file at `path`."""
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -122,10 +126,8 @@ class Upload:
     media_type: str
     client_time: float | None
     server_time: float
-    path: str
-    """Relative to the data directory."""
 
-    def record(self, size: int, sha256: str) -> MediaRecord:
+    def record(self, size: int, sha256: str, path: str, offset: int) -> MediaRecord:
         return MediaRecord(
             self.sitting_id,
             self.kind,
@@ -135,7 +137,8 @@ class Upload:
             sha256,
             self.client_time,
             self.server_time,
-            self.path,
+            path,
+            offset=offset,
         )
 
 
@@ -173,17 +176,27 @@ class FileProblem:
         return f"{record.sitting_id} {record.kind} {record.seq} ({record.path}): {self.reason}"
 
 
+def stored_bytes(data_dir: Path, record: MediaRecord) -> bytes:
+    """The bytes stored for `record` as they are on disk now (fewer than its size if the file
+    was cut short). `FileNotFoundError` if its file is gone."""
+    path = data_dir / record.path
+    if record.offset is None:
+        return path.read_bytes()
+    with path.open("rb") as segment:
+        return os.pread(segment.fileno(), record.size, record.offset)
+
+
 def verify_files(data_dir: Path, records: Iterable[MediaRecord]) -> list[FileProblem]:
-    """Every recorded file must exist with its recorded size and SHA-256 (unless purged)."""
+    """Every record's bytes must be on disk with its recorded size and SHA-256 (unless purged)."""
     problems = []
     for record in records:
         if record.purged:
             continue
-        path = data_dir / record.path
-        if not path.is_file():
+        try:
+            data = stored_bytes(data_dir, record)
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             problems.append(FileProblem(record, "the file is missing"))
             continue
-        data = path.read_bytes()
         if len(data) != record.size:
             problems.append(
                 FileProblem(record, f"size is {len(data)} bytes, the log says {record.size}")
@@ -193,3 +206,43 @@ def verify_files(data_dir: Path, records: Iterable[MediaRecord]) -> list[FilePro
                 FileProblem(record, "SHA-256 differs from the log: the file was changed")
             )
     return problems
+
+
+@dataclass(frozen=True, slots=True)
+class MediaFolder:
+    """What the media folder holds beyond the records."""
+
+    strays: list[str]
+    """Files (relative paths) no record accounts for: put there, or left, by something else."""
+    unrecorded_bytes: int
+    """Bytes in segments no record points at: uploads sent again or refused after they were
+    written, or written before a stop kept them from their commit (never acknowledged)."""
+    segments_with_unrecorded: int
+
+
+def check_media_folder(
+    data_dir: Path, segments: str, records: Iterable[MediaRecord]
+) -> MediaFolder:
+    """Account for every file under ``DATA/media`` by the records; `segments` is the segment
+    folder, relative to `data_dir`."""
+    recorded_in: dict[str, int] = {}
+    known: set[str] = set()
+    for record in records:
+        known.add(record.path)
+        if record.offset is not None:
+            recorded_in[record.path] = recorded_in.get(record.path, 0) + record.size
+    strays: list[str] = []
+    unrecorded = with_unrecorded = 0
+    media_root = data_dir / "media"
+    for path in sorted(media_root.rglob("*")) if media_root.is_dir() else []:
+        if not path.is_file() or path.name.startswith("."):
+            continue
+        relative = path.relative_to(data_dir).as_posix()
+        if path.parent == data_dir / segments and path.suffix == ".seg":
+            extra = path.stat().st_size - recorded_in.get(relative, 0)
+            if extra > 0:
+                unrecorded += extra
+                with_unrecorded += 1
+        elif relative not in known:
+            strays.append(relative)
+    return MediaFolder(strays, unrecorded, with_unrecorded)

@@ -17,12 +17,12 @@ def test_a_lookup_of_any_size_answers_every_upload_in_order(tmp_path: Path) -> N
     connection = sqlite3.connect(tmp_path / "media.sqlite3", isolation_level=None)
     connection.executescript(SCHEMA)
     stored = [
-        (f"exam/c{s}/p1", kind.value, seq, "video/webm", 10, f"h{s}-{seq}", None, 1.0, "x", 0, s)
+        (f"exam/c{s}/p1", kind.value, seq, "video/webm", 10, f"h{s}-{seq}", None, 1.0, "x", 0, s, 0)
         for s in range(0, 60, 3)  # every third sitting has chunks 1..4 and still 1
         for kind, seqs in ((Kind.CHUNK, range(1, 5)), (Kind.SNAPSHOT, range(1, 2)))
         for seq in seqs
     ]
-    connection.executemany(f"INSERT INTO media VALUES ({', '.join('?' * 11)})", stored)
+    connection.executemany(f"INSERT INTO media VALUES ({', '.join('?' * 12)})", stored)
     # More uploads than one statement asks about, in an order unlike the pieces' sizes.
     uploads = [
         _record(s % 60, Kind.CHUNK if s % 5 else Kind.SNAPSHOT, s % 6 + 1) for s in range(301)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import hashlib
 import sqlite3
 import sys
@@ -15,6 +16,7 @@ from engine import journal
 from engine.exceptions import AuthError, StoreError
 from engine.model import Candidate
 from engine.sitting import AnswerRecord, SittingEvent, Snapshot, State
+from engine.store.file_process import Appended
 from engine.store.sqlite import SQLiteStore, connect, read_journal
 
 
@@ -313,11 +315,11 @@ async def test_closing_right_after_an_answer_writes_its_row(tmp_path: Path) -> N
     assert answer_rows_on_disk(store) == 1
 
 
-def _note_in_meta(connection: sqlite3.Connection, written: list[tuple[str, bytes]]) -> list[str]:
-    """A joint job: one row per written file, named by its item, holding its digest."""
-    store_rows = [(f"note-{name}", digest.hex()) for name, digest in written]
+def _note_in_meta(connection: sqlite3.Connection, written: list[tuple[str, Appended]]) -> list[str]:
+    """A joint job: one row per appended upload, named by its item, holding its digest."""
+    store_rows = [(f"note-{name}", appended.digest.hex()) for name, appended in written]
     connection.executemany("INSERT INTO meta VALUES (?, ?)", store_rows)
-    return [digest.hex() for _, digest in written]
+    return [appended.digest.hex() for _, appended in written]
 
 
 def _notes(store: SQLiteStore) -> dict[str, str]:
@@ -327,32 +329,42 @@ def _notes(store: SQLiteStore) -> dict[str, str]:
     return {key.removeprefix("note-"): value for key, value in rows}
 
 
-async def test_a_write_is_on_disk_before_its_job_commits_with_the_data_s_digest(
+def _read(store: SQLiteStore, appended: Appended, size: int) -> bytes:
+    with (store.data_dir / appended.segment).open("rb") as segment:
+        segment.seek(appended.offset)
+        return segment.read(size)
+
+
+async def test_an_append_is_on_disk_before_its_job_commits_with_the_data_s_digest(
     tmp_path: Path,
 ) -> None:
     store = SQLiteStore(tmp_path / "data")
     await store.open()
-    target = tmp_path / "chunk"
     data = b"\x1aE\xdf\xa3" + bytes(range(256)) * 40
+    seen: list[Appended] = []
 
-    def job(connection: sqlite3.Connection, written: list[tuple[str, bytes]]) -> list[str]:
-        assert target.read_bytes() == data, "the file is written before its job runs"
+    def job(connection: sqlite3.Connection, written: list[tuple[str, Appended]]) -> list[str]:
+        ((_, appended),) = written
+        assert appended.segment.startswith(f"{SQLiteStore.SEGMENTS}/"), "relative to the data"
+        assert _read(store, appended, len(data)) == data, "written before its job runs"
+        seen.append(appended)
         return _note_in_meta(connection, written)
 
-    outcome = await store.run_after_writing(str(target), data, job, "chunk")
+    outcome = await store.run_after_appending(data, job, "chunk")
     assert outcome == hashlib.sha256(data).hexdigest()
     await store.close()
     assert _notes(store) == {"chunk": outcome}
+    assert seen[0].offset == 0
 
 
-async def test_writes_done_meanwhile_share_one_call_and_a_failing_one_fails_alone(
+async def test_appends_done_meanwhile_share_one_call_and_a_failing_one_fails_alone(
     tmp_path: Path,
 ) -> None:
     store = SQLiteStore(tmp_path / "data")
     await store.open()
     calls: list[list[str]] = []
 
-    def job(connection: sqlite3.Connection, written: list[tuple[str, bytes]]) -> list[str]:
+    def job(connection: sqlite3.Connection, written: list[tuple[str, Appended]]) -> list[str]:
         calls.append([name for name, _ in written])
         if any(name == "bad" for name, _ in written):
             connection.execute("INSERT INTO meta VALUES ('partly', 'written')")
@@ -362,14 +374,11 @@ async def test_writes_done_meanwhile_share_one_call_and_a_failing_one_fails_alon
     names = [f"f{n}" for n in range(30)]
     names.insert(17, "bad")
     outcomes = await asyncio.gather(
-        *(
-            store.run_after_writing(str(tmp_path / name), name.encode(), job, name)
-            for name in names
-        ),
+        *(store.run_after_appending(name.encode(), job, name) for name in names),
         return_exceptions=True,
     )
     await store.close()
-    assert max(len(call) for call in calls) > 1, "writes finished together are recorded together"
+    assert max(len(call) for call in calls) > 1, "appends finished together are recorded together"
     for name, outcome in zip(names, outcomes, strict=True):
         if name == "bad":
             assert isinstance(outcome, ValueError)
@@ -382,24 +391,27 @@ async def test_writes_done_meanwhile_share_one_call_and_a_failing_one_fails_alon
     reader.close()
 
 
-async def test_a_failed_write_is_raised_and_its_job_never_runs(store: SQLiteStore) -> None:
+async def test_a_failed_append_is_raised_and_its_job_never_runs(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    (data / "media").mkdir(parents=True)
+    (data / SQLiteStore.SEGMENTS).write_bytes(b"")  # a file where the segments go
+    store = SQLiteStore(data)
+    await store.open()
     ran: list[str] = []
 
-    def job(connection: sqlite3.Connection, written: list[tuple[str, bytes]]) -> list[None]:
+    def job(connection: sqlite3.Connection, written: list[tuple[str, Appended]]) -> list[None]:
         ran.extend(name for name, _ in written)
         return [None for _ in written]
 
-    existing = store.data_dir / "existing"
-    existing.write_bytes(b"kept")
-    under_a_file = existing / "file"
-    with pytest.raises(NotADirectoryError) as raised:
-        await store.run_after_writing(str(under_a_file), b"x", job, "under a file")
-    assert raised.value.filename == str(under_a_file)
-    with pytest.raises(FileExistsError):
-        await store.run_after_writing(str(existing), b"new", job, "existing", exclusive=True)
-    assert existing.read_bytes() == b"kept", "an exclusive write leaves a file there untouched"
+    with pytest.raises(OSError) as raised:
+        await store.run_after_appending(b"x", job, "under a file")
+    assert raised.value.errno in (errno.EEXIST, errno.ENOTDIR)
     assert ran == []
     assert await store.run(lambda connection: 7) == 7, "the store serves on"
+    (data / SQLiteStore.SEGMENTS).unlink()
+    assert await store.run_after_appending(b"x", job, "once it is put right") is None
+    assert ran == ["once it is put right"]
+    await store.close()
 
 
 async def test_closing_finishes_the_writes_already_sent(tmp_path: Path) -> None:
@@ -407,9 +419,7 @@ async def test_closing_finishes_the_writes_already_sent(tmp_path: Path) -> None:
     await store.open()
     payloads = [f"chunk {n}".encode() * (1 + n) for n in range(200)]
     tasks = [
-        asyncio.create_task(
-            store.run_after_writing(str(tmp_path / f"m{n}"), data, _note_in_meta, f"m{n}")
-        )
+        asyncio.create_task(store.run_after_appending(data, _note_in_meta, f"m{n}"))
         for n, data in enumerate(payloads)
     ]
     await asyncio.sleep(0)  # every task has asked to write; the first starts the file process
@@ -419,4 +429,4 @@ async def test_closing_finishes_the_writes_already_sent(tmp_path: Path) -> None:
     assert done == [hashlib.sha256(data).hexdigest() for data in payloads]
     assert len(_notes(store)) == 200
     with pytest.raises(StoreError, match="not open"):
-        await store.run_after_writing(str(tmp_path / "late"), b"x", _note_in_meta, "late")
+        await store.run_after_appending(b"x", _note_in_meta, "late")

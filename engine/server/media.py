@@ -1,9 +1,9 @@
 """Audio-video fixation over HTTP: media chunks and camera stills from the candidate's page.
 
-A chunk is written to a temporary file and fsynced, then placed and recorded (size, media type,
-SHA-256, client and server time) in one store job that also journals it; only then is it
-acknowledged. Anything wrong is refused with a code, and the refusal is itself recorded as an
-irregularity for the proctor — nothing is dropped silently.
+A chunk is appended to a segment file and synced (engine/store/file_child.py), then recorded
+(size, media type, SHA-256, client and server time, segment and offset) in one store job that
+also journals it; only then is it acknowledged. Anything wrong is refused with a code, and the
+refusal is itself recorded as an irregularity for the proctor — nothing is dropped silently.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from engine.fixation import (
     Upload,
     base_type,
     chunk_problem,
-    extension_for,
     snapshot_problem,
 )
 from engine.server import keys
@@ -47,13 +46,6 @@ async def _sitting(request: web.Request) -> LiveSitting:
     hall = request.app[keys.HALL]
     claims = hall.tokens.verify(bearer(request), role="candidate")
     return await hall.sitting_for(claims, request.match_info["part"])
-
-
-def _media_dir(live: LiveSitting) -> str:
-    """The sitting's media folder relative to the data directory (the store's file process
-    makes it with the sitting's first upload, off the event loop)."""
-    snap = live.sitting.snapshot
-    return f"media/{snap.exam_id}/{snap.candidate_id}/{snap.part_id}"
 
 
 async def _read_body(request: web.Request, limit: int) -> bytes | None:
@@ -164,16 +156,7 @@ async def _store(
     data: bytes,
     client_time: float | None,
 ) -> MediaRecord | web.Response:
-    folder = _media_dir(live)
-    upload = Upload(
-        live.sitting.id,
-        kind,
-        seq,
-        media_type,
-        client_time,
-        hall.now(),
-        f"{folder}/{kind.value}-{seq:06d}.{extension_for(kind, media_type)}",
-    )
+    upload = Upload(live.sitting.id, kind, seq, media_type, client_time, hall.now())
     try:
         stored = await _records(request).store_media(upload, data)
     except StoreError as error:

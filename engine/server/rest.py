@@ -10,6 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from engine.exceptions import AdmissionRefused, AuthError, RequestError
+from engine.fixation import stored_bytes
 from engine.server import keys
 from engine.server.auth import password_matches
 
@@ -204,10 +205,15 @@ async def latest_snapshot(request: web.Request) -> web.StreamResponse:
     if not stills:
         return error_response(RequestError("no camera still yet", code="no_snapshot"), 404)
     latest = stills[-1]
-    response = web.FileResponse(request.app[keys.CONFIG].data_dir / latest.path)
-    response.content_type = latest.media_type
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    data_dir = request.app[keys.CONFIG].data_dir
+    try:
+        data = await asyncio.to_thread(stored_bytes, data_dir, latest)
+    except OSError as error:
+        missing = RequestError(f"camera still {latest.seq} cannot be read: {error}", code="no_file")
+        return error_response(missing, 500)
+    return web.Response(
+        body=data, content_type=latest.media_type, headers={"Cache-Control": "no-store"}
+    )
 
 
 @routes.get("/api/v1/demo/staff")

@@ -1,55 +1,53 @@
-"""The file process: writes uploads to disk durably for the serving process, beside its GIL.
+"""The file process: appends uploads to segment files durably, beside the serving process's GIL.
 
-`FileProcess` (engine/store/file_process.py) runs this file as ``python -P file_child.py``. It
-reads requests on stdin and answers each on stdout, framed with `struct`:
+`FileProcess` (engine/store/file_process.py) runs this file as ``python -P file_child.py
+FOLDER``. It reads requests on stdin and answers each on stdout, framed with `struct`:
 
-- request: `REQUEST` (id, data length, path length, `EXCLUSIVE` or 0), the path (file system
-  encoding), the data;
-- reply: `REPLY` (id, errno, SHA-256 digest, message length), the message (UTF-8), which is
-  empty and errno 0 once the data is written and fsynced.
+- request: `REQUEST` (id, data length), the data;
+- reply: `REPLY` (id, errno, SHA-256 digest, offset, text length), the text (UTF-8): the
+  segment's file name (in FOLDER) once the data is written there at that offset and synced, or
+  with a non-zero errno, why it was not.
 
-Why a process: done on threads of the serving process, every system call of an upload (open,
-write, fsync, close) handed the GIL back and waited to retake it from the event loop. At 10,000
-sittings an upload spent about 1.8 ms on its thread, most of it waiting for the GIL, and two
-threads stored about 850 a second (docs/performance.md).
+Why segments: creating a file costs this machine's file system 0.5–0.8 ms of CPU, synced or
+not, and one file and one fsync an upload used a fifth of a core at 1,000 uploads a second.
+Appending a batch's uploads to one file and syncing it once (`fdatasync`) costs 10–13 µs an
+upload (docs/performance.md). The store records segment and offset; `engine.fixation` reads a
+chunk back from them.
 
-How: it takes every request that has arrived, writes them all, fsyncs them on a few threads at
-once (concurrent fsyncs share journal commits) and answers them all in one write. Batches of
-20 small files written, then synced one after another, measured 5,500 files a second at 69 µs
-of this process's CPU each on this machine's disk, against 4,500 and 96 µs written and synced
-one at a time; but one fsync after another fell behind at 10,000 sittings. It imports
-nothing but the standard library, so it starts in a quarter of a second; at the end of its
-input it finishes what it was given, answers, and exits.
+Why a process: done on threads of the serving process, every system call of an upload handed
+the GIL back and waited to retake it from the event loop. It imports nothing but the standard
+library, so it starts in a quarter of a second; at the end of its input it finishes what it
+was given, answers, and exits.
 """
 
 from __future__ import annotations
 
-import contextlib
+import calendar
 import errno
 import hashlib
 import os
 import signal
 import struct
 import sys
-from concurrent.futures import ThreadPoolExecutor
+import time
 from dataclasses import dataclass
 
-REQUEST = struct.Struct("<QIHB")
-EXCLUSIVE = 1
-"""Create the file only if it does not exist (else errno EEXIST, and nothing is touched)."""
-REPLY = struct.Struct("<Qi32sH")
+REQUEST = struct.Struct("<QI")
+REPLY = struct.Struct("<Qi32sQH")
 NO_DIGEST = bytes(32)
 READ_SIZE = 1 << 20
-SYNC_THREADS = 4
-"""fsyncs under way at once: the file system joins concurrent ones into one journal commit."""
+SEGMENT_BYTES = 256 << 20
+"""A segment takes appends until it holds this much…"""
+SEGMENT_SECONDS = 600.0
+"""…or is this old; then the next upload starts a new one. Retention removes a segment only
+when every upload in it is purged and it is well past this age, so never one still written."""
+SEGMENT_SUFFIX = ".seg"
 
 
 @dataclass(slots=True)
 class Request:
     request_id: int
-    path: str
     data: bytes
-    exclusive: bool
 
 
 class Requests:
@@ -66,14 +64,11 @@ class Requests:
         start = 0
         buffer = self._buffer
         while len(buffer) - start >= REQUEST.size:
-            request_id, size, path_size, flags = REQUEST.unpack_from(buffer, start)
-            end = start + REQUEST.size + path_size + size
+            request_id, size = REQUEST.unpack_from(buffer, start)
+            end = start + REQUEST.size + size
             if len(buffer) < end:
                 break
-            path_at = start + REQUEST.size
-            path = os.fsdecode(bytes(buffer[path_at : path_at + path_size]))
-            data = bytes(buffer[path_at + path_size : end])
-            taken.append(Request(request_id, path, data, bool(flags & EXCLUSIVE)))
+            taken.append(Request(request_id, bytes(buffer[start + REQUEST.size : end])))
             start = end
         del buffer[:start]
         return taken
@@ -84,78 +79,141 @@ class Requests:
         return bool(self._buffer)
 
 
-def write_all(requests: list[Request], pool: ThreadPoolExecutor | None = None) -> bytes:
-    """Write every request, then fsync every one (on `pool`'s threads, so the fsyncs overlap);
-    the replies, in one piece. A write that fails leaves no file behind."""
-    replies: list[bytes] = []
-    opened: list[tuple[Request, int]] = []
-    for request in requests:
-        try:
-            descriptor = _create(request)
-        except OSError as error:
-            replies.append(_refused(request, error))
-            continue
-        try:
-            view, written = memoryview(request.data), 0
-            while written < len(view):
-                written += os.write(descriptor, view[written:])
-        except OSError as error:
-            _abandon(request, descriptor)
-            replies.append(_refused(request, error))
-            continue
-        opened.append((request, descriptor))
-    synced = pool.map(_sync, opened) if pool is not None else map(_sync, opened)
-    replies.extend(synced)
-    return b"".join(replies)
+def segment_name(started: float, pid: int, number: int) -> str:
+    """Sortable by start time (UTC), and never the same for two children or two segments."""
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(started))
+    return f"{stamp}-{pid}-{number:04d}{SEGMENT_SUFFIX}"
 
 
-def _create(request: Request) -> int:
-    """Open the request's file for writing, making its folder first if it is missing."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC
-    flags |= os.O_EXCL if request.exclusive else os.O_TRUNC
+def segment_started(name: str) -> float | None:
+    """When the segment `name` was started (seconds since the epoch), or None for another file."""
+    stamp, _, _ = name.partition("-")
+    if not name.endswith(SEGMENT_SUFFIX):
+        return None
     try:
-        return os.open(request.path, flags, 0o644)
-    except FileNotFoundError:
-        # A sitting's first upload. The new folders are not fsynced themselves: a journaling
-        # file system (ext4, XFS) commits their entries no later than the file's own fsync, and
-        # a parent fsync for each would put 10,000 more fsyncs into an exam's first seconds.
-        os.makedirs(os.path.dirname(request.path), exist_ok=True)
-        return os.open(request.path, flags, 0o644)
+        return float(calendar.timegm(time.strptime(stamp, "%Y%m%dT%H%M%SZ")))
+    except ValueError:
+        return None
 
 
-def _sync(opened: tuple[Request, int]) -> bytes:
-    request, descriptor = opened
+class Segments:
+    """The folder's segment files as this process appends to them.
+
+    The current segment is opened by name for each batch, not held open between batches: one
+    moved or removed under this process is noticed at once and a new one started, instead of
+    being written into unseen. Anything that fails leaves its request refused and the segment
+    given up (a failed write or sync leaves its end unknown); the next batch starts a new one.
+    """
+
+    def __init__(self, folder: str) -> None:
+        self.folder = folder
+        self._name: str | None = None
+        self._size = 0
+        self._started = 0.0
+        self._count = 0
+
+    def write_all(self, requests: list[Request]) -> bytes:
+        """Append every request to the current segment, sync it once; the replies, in one piece."""
+        try:
+            descriptor = self._open()
+        except OSError as error:
+            return b"".join(_refused(request.request_id, error) for request in requests)
+        encoded = (self._name or "").encode()
+        placed: list[tuple[Request, int]] = []
+        failure: OSError | None = None
+        try:
+            for request in requests:
+                try:
+                    _write_whole(descriptor, request.data)
+                except OSError as error:
+                    failure = error  # this one and the rest are refused; the rest of the
+                    break  # segment is unknown, so the next batch starts another
+                placed.append((request, self._size))
+                self._size += len(request.data)
+            try:
+                os.fdatasync(descriptor)
+            except OSError as error:
+                failure, placed = error, []  # never retried: what the cache held is unknown
+        finally:
+            os.close(descriptor)
+        replies: list[bytes] = []
+        for request, offset in placed:
+            digest = hashlib.sha256(request.data).digest()
+            replies += (REPLY.pack(request.request_id, 0, digest, offset, len(encoded)), encoded)
+        if failure is not None:
+            self._give_up()
+            replies += (_refused(r.request_id, failure) for r in requests[len(placed) :])
+        elif self._size >= SEGMENT_BYTES:
+            self._give_up()
+        return b"".join(replies)
+
+    def _open(self) -> int:
+        """A descriptor on the segment to append to: the current one, or a new one."""
+        if self._name is not None and time.monotonic() - self._started < SEGMENT_SECONDS:
+            try:
+                descriptor = os.open(
+                    self._path(self._name), os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC
+                )
+            except FileNotFoundError:
+                pass  # removed under us: what it held is the remover's doing; start another
+            else:
+                try:
+                    self._size = os.fstat(descriptor).st_size  # its end, whoever wrote last
+                except OSError:
+                    os.close(descriptor)
+                    raise
+                return descriptor
+        self._give_up()
+        os.makedirs(self.folder, exist_ok=True)
+        self._count += 1
+        name = segment_name(time.time(), os.getpid(), self._count)
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+        descriptor = os.open(self._path(name), flags, 0o644)
+        try:
+            _sync_folder(self.folder)  # the new name is durable before anything in it is acked
+        except OSError:
+            os.close(descriptor)
+            raise
+        self._name, self._size, self._started = name, 0, time.monotonic()
+        return descriptor
+
+    def _give_up(self) -> None:
+        self._name = None
+
+    def _path(self, name: str) -> str:
+        return os.path.join(self.folder, name)
+
+
+def _write_whole(descriptor: int, data: bytes) -> None:
+    view, written = memoryview(data), 0
+    while written < len(view):
+        written += os.write(descriptor, view[written:])
+
+
+def _sync_folder(folder: str) -> None:
+    descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         os.fsync(descriptor)
-    except OSError as error:
-        _abandon(request, descriptor)
-        return _refused(request, error)
-    os.close(descriptor)
-    return REPLY.pack(request.request_id, 0, hashlib.sha256(request.data).digest(), 0)
+    finally:
+        os.close(descriptor)
 
 
-def _abandon(request: Request, descriptor: int) -> None:
-    os.close(descriptor)
-    with contextlib.suppress(OSError):
-        os.unlink(request.path)  # a disk that filled up mid-write leaves no half file
-
-
-def _refused(request: Request, error: OSError) -> bytes:
+def _refused(request_id: int, error: OSError) -> bytes:
     message = (error.strerror or str(error)).encode()
     code = error.errno or errno.EIO
-    return REPLY.pack(request.request_id, code, NO_DIGEST, len(message)) + message
+    return REPLY.pack(request_id, code, NO_DIGEST, 0, len(message)) + message
 
 
-def serve(source: int, sink: int) -> None:
+def serve(folder: str, source: int, sink: int) -> None:
     """Answer every request read from file descriptor `source` on `sink`, until `source` ends."""
     requests = Requests()
-    pool = ThreadPoolExecutor(SYNC_THREADS, thread_name_prefix="sync")
+    segments = Segments(folder)
     while chunk := os.read(source, READ_SIZE):
         requests.feed(chunk)
         taken = requests.take()
         if not taken:
             continue
-        replies = memoryview(write_all(taken, pool))
+        replies = memoryview(segments.write_all(taken))
         try:
             while replies:
                 replies = replies[os.write(sink, replies) :]
@@ -168,4 +226,4 @@ if __name__ == "__main__":
     # server then closes this pipe once the uploads it received are answered, and that ends it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    serve(sys.stdin.fileno(), sys.stdout.fileno())
+    serve(sys.argv[1], sys.stdin.fileno(), sys.stdout.fileno())

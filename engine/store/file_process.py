@@ -1,6 +1,6 @@
-"""Durable file writes in a child process, so uploads never take turns at the serving GIL.
+"""Durable appends to segment files in a child process, so uploads never take turns at the GIL.
 
-A media chunk must be on disk (written and fsynced) before the commit that records it. On
+A media chunk must be on disk (written and synced) before the commit that records it. On
 threads of the serving process each upload's system calls waited to retake the GIL from the
 event loop; in the child (engine/store/file_child.py) they wait for nobody. The event loop pays
 one pipe write per turn for all the uploads of that turn, and reads the replies in batches.
@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import itertools
 import logging
-import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,23 +25,35 @@ from engine.store import file_child
 
 log = logging.getLogger("examhall.store")
 
-Written = bytes | Exception
-"""What a write became: the data's SHA-256 digest, or why it failed."""
+
+@dataclass(frozen=True, slots=True)
+class Appended:
+    """Where an upload is now on disk, durably, and its SHA-256 digest."""
+
+    segment: str
+    """The segment's file name in the process's folder."""
+    offset: int
+    digest: bytes
+
+
+Written = Appended | Exception
+"""What a write became: where it is, or why it failed."""
 
 
 @dataclass
 class _Child:
     process: asyncio.subprocess.Process
-    waiting: dict[int, tuple[str, Callable[[Written], None]]] = field(default_factory=dict)
+    waiting: dict[int, Callable[[Written], None]] = field(default_factory=dict)
     reader: asyncio.Task[None] | None = None
     unsent: list[bytes] = field(default_factory=list)
 
 
 class FileProcess:
-    """Writes files durably in a child process; `then` is called on the event loop with each
-    outcome, in the order the child finishes them."""
+    """Appends to segment files in `folder` durably, in a child process; `then` is called on the
+    event loop with each outcome, in the order the child finishes them."""
 
-    def __init__(self) -> None:
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
         self.started = 0
         self.written = 0
         self.refused = 0
@@ -52,26 +63,17 @@ class FileProcess:
         self._starting: asyncio.Lock | None = None
         self._ids = itertools.count(1)
 
-    async def write(
-        self, path: str, data: bytes, then: Callable[[Written], None], *, exclusive: bool = False
-    ) -> None:
-        """Send `data` to be written and fsynced at `path` (a write that fails leaves no file;
-        with `exclusive`, a `path` that exists fails with `FileExistsError`, untouched).
+    async def append(self, data: bytes, then: Callable[[Written], None]) -> None:
+        """Send `data` to be appended to a segment and synced.
 
         Returns once the request is on its way; `then` gets the outcome. Between the two,
         `stop` waits for it."""
         child = self._child or await self._start()
         request_id = next(self._ids)
-        child.waiting[request_id] = (path, then)
-        encoded = os.fsencode(path)
-        flags = file_child.EXCLUSIVE if exclusive else 0
+        child.waiting[request_id] = then
         if not child.unsent:
             asyncio.get_running_loop().call_soon(self._send, child)
-        child.unsent += (
-            file_child.REQUEST.pack(request_id, len(data), len(encoded), flags),
-            encoded,
-            data,
-        )
+        child.unsent += (file_child.REQUEST.pack(request_id, len(data)), data)
         stdin = child.process.stdin
         assert stdin is not None
         with contextlib.suppress(ConnectionError):  # the child died: its reader fails the rest
@@ -120,6 +122,7 @@ class FileProcess:
                     sys.executable,
                     "-P",  # its own folder is not put on the path: nothing there shadows the stdlib
                     str(Path(file_child.__file__)),
+                    str(self.folder),
                     stdin=asyncio.subprocess.PIPE,
                     stdout=asyncio.subprocess.PIPE,
                 )
@@ -135,15 +138,15 @@ class FileProcess:
         try:
             while True:
                 header = await stdout.readexactly(file_child.REPLY.size)
-                request_id, code, digest, size = file_child.REPLY.unpack(header)
-                message = (await stdout.readexactly(size)).decode() if size else ""
-                path, then = child.waiting.pop(request_id, ("", _unasked))
+                request_id, code, digest, offset, size = file_child.REPLY.unpack(header)
+                text = (await stdout.readexactly(size)).decode() if size else ""
+                then = child.waiting.pop(request_id, _unasked)
                 if code:
                     self.refused += 1
-                    _hand_on(then, OSError(code, message, path))
+                    _hand_on(then, OSError(code, text, str(self.folder)))
                 else:
                     self.written += 1
-                    _hand_on(then, digest)
+                    _hand_on(then, Appended(text, offset, digest))
         except asyncio.IncompleteReadError:
             pass  # the child ended: stopped, or died
         exit_code = await child.process.wait()
@@ -156,8 +159,8 @@ class FileProcess:
                 len(child.waiting),
             )
         self.lost += len(child.waiting)
-        for path, then in child.waiting.values():
-            failure = f"the file process ended (exit code {exit_code}) before writing {path}"
+        for then in child.waiting.values():
+            failure = f"the file process ended (exit code {exit_code}) before it wrote an upload"
             _hand_on(then, StoreError(failure))
         child.waiting.clear()
 

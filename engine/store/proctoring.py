@@ -6,11 +6,11 @@ and its journal: every stored chunk is a journal event with its hash before it i
 
 from __future__ import annotations
 
-import contextlib
-import itertools
+import asyncio
 import json
 import os
 import sqlite3
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +19,8 @@ from typing import Any
 from engine.exceptions import AuthError, StoreError
 from engine.fixation import Arrival, Kind, MediaRecord, Upload, classify
 from engine.model import Staff
+from engine.store.file_child import SEGMENT_SECONDS, segment_started
+from engine.store.file_process import Appended
 from engine.store.sqlite import SQLiteStore
 
 SCHEMA = """
@@ -31,13 +33,17 @@ CREATE TABLE IF NOT EXISTS media (
     sitting_id TEXT NOT NULL, kind TEXT NOT NULL, seq INTEGER NOT NULL,
     media_type TEXT NOT NULL, size INTEGER NOT NULL, sha256 TEXT NOT NULL,
     client_time REAL, server_time REAL NOT NULL, path TEXT NOT NULL,
-    purged INTEGER NOT NULL DEFAULT 0, journal_seq INTEGER NOT NULL,
+    purged INTEGER NOT NULL DEFAULT 0, journal_seq INTEGER NOT NULL, byte_offset INTEGER,
     PRIMARY KEY (sitting_id, kind, seq)
 ) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS media_kept_in ON media (path) WHERE purged = 0;
 """
+ADDED_COLUMNS = {"media": {"byte_offset": "INTEGER"}}
+"""Columns added since a table was first made: added to a store made before them, on open."""
 
 MEDIA_COLUMNS = (
-    "sitting_id, kind, seq, media_type, size, sha256, client_time, server_time, path, purged"
+    "sitting_id, kind, seq, media_type, size, sha256, client_time, server_time, path, purged, "
+    "byte_offset"
 )
 
 PLACED_ALREADY = (
@@ -54,17 +60,6 @@ LOOKUPS_PER_STATEMENT = 128
 """The most uploads one lookup statement asks about (a power of two)."""
 INSERT_MEDIA = f"INSERT INTO media ({MEDIA_COLUMNS}, journal_seq) VALUES "
 SELECT_MEDIA = f"SELECT {MEDIA_COLUMNS} FROM media WHERE sitting_id = ? AND kind = ? AND seq = ?"
-
-
-@dataclass(frozen=True, slots=True)
-class _Written:
-    """An upload on disk, waiting for the writer to place and record it."""
-
-    upload: Upload
-    size: int
-    at: str
-    """Where it was written: its final path, or a temporary one if that existed."""
-    final: str
 
 
 def _placed_already(
@@ -105,14 +100,17 @@ class Stored:
 class ProctoringRecords:
     def __init__(self, store: SQLiteStore) -> None:
         self.store = store
-        self._uploads = itertools.count(1)
-        """Names the temporary files of uploads in flight (unique within the process)."""
 
     async def open(self) -> None:
         def job(connection: sqlite3.Connection) -> None:
             # One statement at a time: executescript would commit the store's open batch.
             for statement in filter(str.strip, SCHEMA.split(";")):
                 connection.execute(statement)
+            for table, columns in ADDED_COLUMNS.items():
+                present = {row[1] for row in connection.execute(f"PRAGMA table_info({table})")}
+                for name, declared in columns.items():
+                    if name not in present:
+                        connection.execute(f"ALTER TABLE {table} ADD COLUMN {name} {declared}")
 
         await self.store.run(job)
 
@@ -162,49 +160,38 @@ class ProctoringRecords:
     # -- media -------------------------------------------------------------------------------
 
     async def store_media(self, upload: Upload, data: bytes) -> Stored:
-        """Write and fsync an upload, then record it at its final path, unless it repeats or
-        clashes with one stored already.
+        """Append an upload to a segment file and sync it, then record where it is, unless it
+        repeats or clashes with one stored already.
 
-        The file is written straight to its final name in the store's file process, so the usual
-        upload needs no rename; if that name exists (the same number again, or a file a crash
-        left before its commit), it is written to a temporary name and the writer decides.
-        Placing and recording happen on the writer thread, so two uploads of the same number
-        cannot both win.
+        Deciding and recording happen on the writer thread, so two uploads of the same number
+        cannot both win; the bytes of the one that loses stay in the segment, unrecorded, as
+        do those of an upload a crash kept from its commit (`examhall fixation verify` counts
+        them).
         """
-        final = os.path.join(self.store.data_dir, upload.path)
-
-        async def write(at: str, *, exclusive: bool) -> Stored:
-            # Many a second on exam day, and it reads only the media table.
-            written = _Written(upload, len(data), at, final)
-            return await self.store.run_after_writing(
-                at, data, self._place_uploads, written, exclusive=exclusive, sees_answers=False
-            )
-
+        size = len(data)
         try:
-            try:
-                return await write(final, exclusive=True)
-            except FileExistsError:
-                folder, name = os.path.split(final)
-                temporary = os.path.join(folder, f".upload-{next(self._uploads)}-{name}")
-                return await write(temporary, exclusive=False)
+            # Many a second on exam day, and it reads only the media table.
+            return await self.store.run_after_appending(
+                data, self._place_uploads, (upload, size), sees_answers=False
+            )
         except OSError as error:
             raise StoreError(f"could not store media: {error}") from error
 
     def _place_uploads(
-        self, connection: sqlite3.Connection, uploads: list[tuple[_Written, bytes]]
+        self, connection: sqlite3.Connection, uploads: list[tuple[tuple[Upload, int], Appended]]
     ) -> list[Stored]:
         """Decide, journal and record the uploads written since the last commit: one lookup,
         one journal statement and one media statement for all of them (writer thread)."""
-        records = [written.upload.record(written.size, digest.hex()) for written, digest in uploads]
+        records = [
+            upload.record(size, written.digest.hex(), written.segment, written.offset)
+            for (upload, size), written in uploads
+        ]
         stored_before = _placed_already(connection, records)
         placed: dict[tuple[str, str, int], MediaRecord] = {}
         highest: dict[tuple[str, str], int] = {}
         results: list[Stored] = []
         new: list[tuple[MediaRecord, Arrival]] = []
-        renames: list[tuple[str, str]] = []
-        for (written, _), record, (sha_before, highest_before) in zip(
-            uploads, records, stored_before, strict=True
-        ):
+        for record, (sha_before, highest_before) in zip(records, stored_before, strict=True):
             key = (record.sitting_id, record.kind.value)
             earlier = placed.get((*key, record.seq))
             top = max(highest_before, highest.get(key, 0))
@@ -214,14 +201,8 @@ class ProctoringRecords:
                 kept = earlier or _record(
                     connection.execute(SELECT_MEDIA, (*key, record.seq)).fetchone()
                 )
-                kept_at = os.path.join(self.store.data_dir, kept.path)
-                if written.at != kept_at or kept.purged:  # else the file there is the kept one's
-                    with contextlib.suppress(FileNotFoundError):
-                        os.unlink(written.at)
                 results.append(Stored(arrival, kept))
                 continue
-            if written.at != written.final:
-                renames.append((written.at, written.final))
             placed[(*key, record.seq)] = record
             highest[key] = max(top, record.seq)
             new.append((record, arrival))
@@ -250,13 +231,12 @@ class ProctoringRecords:
                 record.server_time,
                 record.path,
                 0,
+                record.offset,
                 journal_seq,
             )
             for (record, _), journal_seq in zip(new, journal_seqs, strict=True)
         ]
         self.store.insert_many(connection, INSERT_MEDIA, rows)
-        for temporary, final in renames:  # last: a statement that fails leaves no file moved
-            os.replace(temporary, final)
         return results
 
     async def next_snapshot_seq(self, sitting_id: str) -> int:
@@ -280,35 +260,91 @@ class ProctoringRecords:
         return await self.store.run(job)
 
     async def purge_closed_before(self, cutoff: float, now: float) -> int:
-        """Delete the media files of sittings closed before `cutoff`; the records stay."""
+        """Delete the media of sittings closed before `cutoff`; the records stay.
+
+        Their bytes are overwritten with zeros (a segment holds other sittings' uploads too)
+        before the records say purged, and a segment is deleted once nothing in it is kept and
+        it is well past its appends (file_child.SEGMENT_SECONDS)."""
         data_dir = self.store.data_dir
 
-        def job(connection: sqlite3.Connection) -> int:
+        def due(connection: sqlite3.Connection) -> list[MediaRecord]:
             rows = connection.execute(
-                "SELECT m.sitting_id, m.kind, m.seq, m.path FROM media m "
+                f"SELECT {', '.join('m.' + c for c in MEDIA_COLUMNS.split(', '))} FROM media m "
                 "JOIN sittings s ON s.id = m.sitting_id "
                 "WHERE m.purged = 0 AND s.closed_at IS NOT NULL AND s.closed_at < ?",
                 (cutoff,),
-            ).fetchall()
-            by_sitting: dict[str, int] = {}
-            for sitting_id, kind, seq, path in rows:
-                (data_dir / path).unlink(missing_ok=True)
-                connection.execute(
-                    "UPDATE media SET purged = 1 WHERE sitting_id = ? AND kind = ? AND seq = ?",
-                    (sitting_id, kind, seq),
-                )
-                by_sitting[sitting_id] = by_sitting.get(sitting_id, 0) + 1
+            )
+            return [_record(row) for row in rows]
+
+        records = await self.store.run(due, sees_answers=False)
+        await asyncio.to_thread(erase, data_dir, records)
+
+        def mark(connection: sqlite3.Connection) -> list[str]:
+            connection.executemany(
+                "UPDATE media SET purged = 1 WHERE sitting_id = ? AND kind = ? AND seq = ?",
+                [(r.sitting_id, r.kind.value, r.seq) for r in records],
+            )
+            by_sitting = Counter(record.sitting_id for record in records)
             for sitting_id, count in by_sitting.items():
                 self.store.append_event(
                     connection, sitting_id, "media-purged", now, {"files": count}
                 )
-            return len(rows)
+            return _segments_nothing_is_kept_in(connection, data_dir)
 
-        return await self.store.run(job)
+        finished = await self.store.run(mark, sees_answers=False)
+        await asyncio.to_thread(remove_finished_segments, data_dir, finished, now)
+        return len(records)
+
+
+def _segments_nothing_is_kept_in(connection: sqlite3.Connection, data_dir: Path) -> list[str]:
+    """The segment files (relative paths) that no record keeps anything in."""
+    folder = data_dir / SQLiteStore.SEGMENTS
+    names = sorted(os.listdir(folder)) if folder.is_dir() else []
+    paths = [f"{SQLiteStore.SEGMENTS}/{name}" for name in names]
+    return [
+        path
+        for path in paths
+        if connection.execute(
+            "SELECT 1 FROM media WHERE path = ? AND purged = 0 LIMIT 1", (path,)
+        ).fetchone()
+        is None
+    ]
+
+
+def erase(data_dir: Path, records: list[MediaRecord]) -> None:
+    """Overwrite the records' bytes with zeros in their segments, synced once a segment (a
+    whole file from before segments is deleted)."""
+    by_segment: dict[str, list[MediaRecord]] = {}
+    for record in records:
+        if record.offset is None:
+            (data_dir / record.path).unlink(missing_ok=True)
+        else:
+            by_segment.setdefault(record.path, []).append(record)
+    for path, inside in by_segment.items():
+        try:
+            descriptor = os.open(data_dir / path, os.O_WRONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            continue
+        try:
+            for record in inside:
+                assert record.offset is not None
+                os.pwrite(descriptor, bytes(record.size), record.offset)
+            os.fdatasync(descriptor)
+        finally:
+            os.close(descriptor)
+
+
+def remove_finished_segments(data_dir: Path, paths: list[str], now: float) -> None:
+    """Delete the segments among `paths` that no append can reach any more (started more than
+    twice SEGMENT_SECONDS and an hour before `now`)."""
+    for path in paths:
+        started = segment_started(os.path.basename(path))
+        if started is not None and started < now - 2 * SEGMENT_SECONDS - 3600:
+            (data_dir / path).unlink(missing_ok=True)
 
 
 def _record(row: Sequence[Any]) -> MediaRecord:
-    sitting_id, kind, seq, media_type, size, sha, client_time, server_time, path, purged = row
+    sitting_id, kind, seq, media_type, size, sha, client_time, server_time, path, purged, at = row
     return MediaRecord(
         sitting_id,
         Kind(kind),
@@ -320,11 +356,13 @@ def _record(row: Sequence[Any]) -> MediaRecord:
         server_time,
         path,
         bool(purged),
+        at,
     )
 
 
-def read_media(database: Path) -> Iterator[MediaRecord]:
-    """Every media record, from a read-only connection (for `examhall fixation verify`)."""
+def read_media(database: Path, sitting_id: str | None = None) -> Iterator[MediaRecord]:
+    """Every media record, or one sitting's, from a read-only connection (for the
+    `examhall fixation` commands)."""
     connection = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
     try:
         has_table = connection.execute(
@@ -332,8 +370,9 @@ def read_media(database: Path) -> Iterator[MediaRecord]:
         ).fetchone()
         if not has_table:
             return
+        where, parameters = ("WHERE sitting_id = ?", (sitting_id,)) if sitting_id else ("", ())
         for row in connection.execute(
-            f"SELECT {MEDIA_COLUMNS} FROM media ORDER BY sitting_id, kind, seq"
+            f"SELECT {MEDIA_COLUMNS} FROM media {where} ORDER BY sitting_id, kind, seq", parameters
         ):
             yield _record(row)
     finally:

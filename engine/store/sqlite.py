@@ -38,7 +38,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
@@ -51,7 +51,7 @@ from engine.store.answer_buffer import AnswerBuffer
 from engine.store.answer_buffer import Row as AnswerRow
 from engine.store.base import Redemption, StoredSitting
 from engine.store.checkpointer import WRITER_AUTOCHECKPOINT_PAGES, Checkpointer
-from engine.store.file_process import FileProcess
+from engine.store.file_process import Appended, FileProcess
 
 T = TypeVar("T")
 Item = TypeVar("Item")
@@ -134,7 +134,7 @@ class _Pending:
     sees_answers: bool = True
     """The job may read the answers table: the answers held back are written before it runs."""
     together: Together[Any, Any] | None = None
-    """Set for `run_after_writing` calls: consecutive ones with the same job are run as one call
+    """Set for `run_after_appending` calls: consecutive ones with the same job are run as one call
     (`job` alone is the fallback)."""
 
 
@@ -175,6 +175,9 @@ class SQLiteStore:
     """journal.head is rewritten at most this often (and when the queue goes idle, and on
     close): it may lag the database, and a file replace per group commit cost the writer."""
 
+    SEGMENTS = "media/segments"
+    """Where uploads are appended (engine/store/file_child.py), relative to the data directory."""
+
     RECENT_COMMITS = 1000
     ANSWERS_LAG_S = 1.0
     """How long answers (durable in the journal) may wait for their answers-table rows."""
@@ -196,7 +199,7 @@ class SQLiteStore:
         self._undo: list[tuple[str, tuple[Any, ...] | None]] = []
         """(sitting id, row before) for every `_rows` change of the batch being committed."""
         self._checkpointer = Checkpointer(self.path, connect)
-        self._files = FileProcess()
+        self._files = FileProcess(data_dir / self.SEGMENTS)
         self._closing = False
         self._answers = AnswerBuffer(self.ANSWERS_LAG_S)
         self._max_variables = 999
@@ -553,42 +556,41 @@ class SQLiteStore:
         """
         return await self._enqueue(job, sees_answers=sees_answers)
 
-    async def run_after_writing(
+    async def run_after_appending(
         self,
-        path: str,
         data: bytes,
-        job: Callable[[sqlite3.Connection, list[tuple[Item, bytes]]], list[T]],
+        job: Callable[[sqlite3.Connection, list[tuple[Item, Appended]]], list[T]],
         item: Item,
         *,
-        exclusive: bool = False,
         sees_answers: bool = True,
     ) -> T:
-        """Write `data` to `path` and fsync it in the file process (engine/store/file_process.py),
-        outside any transaction; then, in the next group commit, `job(connection, [(item, the
-        data's SHA-256 digest), …])` on the writer thread, together with the other writes done
-        meanwhile that have the same job (one statement per table for all, not one each).
+        """Append `data` to a segment file and sync it in the file process
+        (engine/store/file_process.py), outside any transaction; then, in the next group commit,
+        `job(connection, [(item, where it is and its SHA-256), …])` on the writer thread,
+        together with the other appends done meanwhile that have the same job (one statement per
+        table for all, not one each). The segment is named relative to the data directory.
 
-        Returns this item's result once that commit is durable. A failed write (`OSError`,
-        `FileExistsError` if `exclusive` and `path` exists; no file left) or job is raised here.
+        Returns this item's result once that commit is durable. A failed write (`OSError`) or
+        job is raised here.
         """
         if self._thread is None or self._closing:
             raise StoreError("the store is not open")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
 
-        def then(written: bytes | Exception) -> None:
+        def then(written: Appended | Exception) -> None:
             # On the loop, as the child's reply is read: the job is queued before `close`
             # queues the writer's stop, since `close` waits for the replies first.
             if isinstance(written, Exception):
                 if not future.done():
                     future.set_exception(written)
                 return
-            both = (item, written)
+            both = (item, replace(written, segment=f"{self.SEGMENTS}/{written.segment}"))
             alone: Job = lambda connection: job(connection, [both])[0]  # noqa: E731
             together = Together(job, both)
             self._queue.put(_Pending(alone, loop, future, None, sees_answers, together))
 
-        await self._files.write(path, data, then, exclusive=exclusive)
+        await self._files.append(data, then)
         return await future
 
     def _enqueue(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -12,7 +13,7 @@ import aiohttp
 import pytest
 
 from engine.client import CandidateClient, ClientError, upload_media
-from engine.fixation import MAX_CHUNK_BYTES, MediaRecord, sha256_hex
+from engine.fixation import MAX_CHUNK_BYTES, MediaRecord, sha256_hex, stored_bytes
 from tests.e2e.conftest import Running
 
 WEBM = b"\x1a\x45\xdf\xa3" + bytes(range(256)) * 8
@@ -61,19 +62,18 @@ async def started_with_a_chunk(
     return client, first
 
 
-def temporary_files(running: Running) -> list[Path]:
-    """Upload files left under a temporary name."""
-    return list((running.config.data_dir / "media").rglob(".upload-*"))
+def on_disk(running: Running, record: MediaRecord) -> bytes:
+    return stored_bytes(running.config.data_dir, record)
 
 
-def verify(running: Running) -> subprocess.CompletedProcess[str]:
+def fixation(running: Running, *arguments: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [
             sys.executable,
             "-m",
             "engine.cli",
             "fixation",
-            "verify",
+            *arguments,
             "--data",
             str(running.config.data_dir),
         ],
@@ -81,6 +81,10 @@ def verify(running: Running) -> subprocess.CompletedProcess[str]:
         text=True,
         check=False,
     )
+
+
+def verify(running: Running) -> subprocess.CompletedProcess[str]:
+    return fixation(running, "verify")
 
 
 async def test_chunks_are_stored_hashed_and_verified(
@@ -98,9 +102,12 @@ async def test_chunks_are_stored_hashed_and_verified(
     assert still["seq"] == 1
     records = await running.hall.media_records(sitting)
     assert [(r.kind.value, r.seq) for r in records] == [("chunk", 1), ("chunk", 2), ("snapshot", 1)]
+    assert {record.path for record in records} == {records[0].path}, "one segment holds all"
+    assert [record.offset for record in records] == [0, len(WEBM), len(WEBM) + 20]
     result = verify(running)
     assert result.returncode == 0, result.stderr
-    assert "3 media files match the log" in result.stdout
+    assert "intact: 3 uploads match the log" in result.stdout
+    assert "10 bytes in 1 segment(s) belong to no record" in result.stdout, "chunk 2 sent again"
 
 
 async def test_a_tampered_chunk_is_named_by_fixation_verify(
@@ -109,14 +116,21 @@ async def test_a_tampered_chunk_is_named_by_fixation_verify(
     client, sitting = await started(running)
     await post(session, client, WEBM, seq=1)
     await post(session, client, b"second chunk", seq=2)
-    records = await running.hall.media_records(sitting)
-    tampered = running.config.data_dir / records[1].path
-    tampered.write_bytes(b"second chunK")
-    (running.config.data_dir / records[0].path).unlink()
+    first, second = await running.hall.media_records(sitting)
+    segment = running.config.data_dir / first.path
+    with segment.open("r+b") as handle:
+        handle.seek(second.offset + len(b"second chun"))  # type: ignore[operator]
+        handle.write(b"K")
     result = verify(running)
     assert result.returncode == 1
-    assert f"chunk 2 ({records[1].path}): SHA-256 differs from the log" in result.stderr
-    assert f"chunk 1 ({records[0].path}): the file is missing" in result.stderr
+    assert f"chunk 2 ({second.path}): SHA-256 differs from the log" in result.stderr
+    assert "chunk 1" not in result.stderr
+    segment.unlink()
+    result = verify(running)
+    assert f"chunk 1 ({first.path}): the file is missing" in result.stderr
+    assert f"chunk 2 ({second.path}): the file is missing" in result.stderr
+    (running.config.data_dir / "media" / "left-here.webm").write_bytes(WEBM)
+    assert "media/left-here.webm: a file no record accounts for" in verify(running).stderr
 
 
 async def test_every_wrong_chunk_is_refused_or_noted(
@@ -151,7 +165,11 @@ async def test_every_wrong_chunk_is_refused_or_noted(
         "media-out-of-order",
         "media-bad",
     ]
-    assert temporary_files(running) == [], "a refused or repeated upload leaves no temporary file"
+    result = verify(running)
+    assert result.returncode == 0, result.stderr
+    assert f"{len(WEBM) + 1} bytes in 1 segment(s) belong to no record" in result.stdout, (
+        "the refused duplicate's bytes were written before it was refused"
+    )
 
 
 async def test_no_chunk_is_taken_for_a_closed_sitting_or_a_bad_token(
@@ -177,11 +195,17 @@ async def test_retention_deletes_old_media_but_keeps_the_record(
     assert await records.purge_closed_before(now - 3600, now) == 0, "closed too recently"
     assert await records.purge_closed_before(now + 1, now + 1) == 1
     (record,) = await records.media_of(sitting)
-    assert record.purged and not (running.config.data_dir / record.path).exists()
+    assert record.purged and on_disk(running, record) == bytes(len(WEBM)), "overwritten"
     events = [e["kind"] for e in await running.hall.store.events_of(sitting)]
     assert "media-purged" in events
     result = verify(running)
     assert result.returncode == 0 and "1 purged by retention" in result.stdout
+    segment = running.config.data_dir / record.path
+    assert segment.exists(), "a segment this young may still be appended to: it stays"
+    a_day_later = now + 86_400
+    assert await records.purge_closed_before(a_day_later, a_day_later) == 0
+    assert not segment.exists(), "nothing in it is kept and no append can reach it: deleted"
+    assert verify(running).returncode == 0
 
 
 async def test_a_large_chunk_is_stored_whole(
@@ -192,21 +216,22 @@ async def test_a_large_chunk_is_stored_whole(
     reply = await post(session, client, data, seq=1)
     assert reply["size"] == len(data) and reply["sha256"] == sha256_hex(data)
     (record,) = await running.hall.media_records(sitting)
-    assert (running.config.data_dir / record.path).read_bytes() == data
+    assert on_disk(running, record) == data
 
 
-async def test_a_file_a_crash_left_before_its_commit_gives_way_to_the_upload(
+async def test_bytes_a_crash_left_before_their_commit_belong_to_no_record(
     running: Running, session: aiohttp.ClientSession
 ) -> None:
     client, first = await started_with_a_chunk(running, session)
-    orphan = running.config.data_dir / first.path.replace("000001", "000002")
-    orphan.write_bytes(b"written, never recorded")  # the node died between fsync and commit
+    with (running.config.data_dir / first.path).open("ab") as segment:
+        segment.write(b"written, never recorded")  # the node died between sync and commit
     reply = await post(session, client, b"the chunk sent again", seq=2)
     assert reply["sha256"] == sha256_hex(b"the chunk sent again")
-    assert orphan.read_bytes() == b"the chunk sent again"
-    assert temporary_files(running) == []
+    _, second = await running.hall.media_records(first.sitting_id)
+    assert on_disk(running, second) == b"the chunk sent again"
     result = verify(running)
     assert result.returncode == 0, result.stderr
+    assert "23 bytes in 1 segment(s) belong to no record" in result.stdout
 
 
 async def test_one_chunk_sent_many_times_at_once_is_stored_once(
@@ -216,10 +241,9 @@ async def test_one_chunk_sent_many_times_at_once_is_stored_once(
     replies = await asyncio.gather(*(post(session, client, WEBM, seq=1) for _ in range(8)))
     assert {reply["sha256"] for reply in replies} == {sha256_hex(WEBM)}
     (record,) = await running.hall.media_records(sitting)
-    assert (running.config.data_dir / record.path).read_bytes() == WEBM
+    assert on_disk(running, record) == WEBM
     events = [e["kind"] for e in await running.hall.store.events_of(sitting)]
     assert events.count("media-chunk") == 1
-    assert temporary_files(running) == []
     async with session.get(f"{running.url}/api/v1/health") as response:
         uploads = (await response.json())["uploads"]
     assert (uploads["under_way"], uploads["answered"]) == (0, 8)
@@ -231,7 +255,7 @@ async def test_a_chunk_the_disk_would_not_take_is_refused_as_not_stored_and_take
     running: Running, session: aiohttp.ClientSession
 ) -> None:
     client, first = await started_with_a_chunk(running, session)
-    folder = (running.config.data_dir / first.path).parent
+    folder = (running.config.data_dir / first.path).parent  # the segments
     folder.rename(folder.with_name("moved"))
     folder.write_bytes(b"")  # a file where the folder was: nothing can be written under it
     assert await refused_code(post(session, client, b"second", seq=2)) == "not_stored"
@@ -261,6 +285,44 @@ async def test_two_chunks_of_one_number_at_once_keep_one_and_refuse_the_other(
     kept = next(data for data in versions if sha256_hex(data) == record.sha256)
     for data, outcome in outcomes:
         assert outcome == (record.sha256 if data == kept else "duplicate_chunk")
-    assert (running.config.data_dir / record.path).read_bytes() == kept
-    assert temporary_files(running) == []
+    assert on_disk(running, record) == kept
     assert verify(running).returncode == 0
+
+
+async def test_a_sittings_recording_is_exported_one_playable_file_per_stream(
+    running: Running, session: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    client, sitting = await started(running)
+    await post(session, client, WEBM, seq=1)
+    await post(session, client, b"and on", seq=2)
+    reloaded = b"\x1a\x45\xdf\xa3" + b"a new recorder after a reload"
+    await post(session, client, reloaded, seq=3)
+    await post(session, client, JPEG, seq=None, media_type="image/jpeg")
+    other, _ = await started(running)
+    await post(session, other, WEBM + b"another candidate", seq=1)  # in the same segment
+    out = tmp_path / "export"
+    result = fixation(running, "export", "--sitting", sitting, "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert (out / "recording-1.webm").read_bytes() == WEBM + b"and on"
+    assert (out / "recording-2.webm").read_bytes() == reloaded
+    assert (out / "snapshot-000001.jpg").read_bytes() == JPEG
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert [(p["kind"], p["seq"], p["exported_to"]) for p in manifest["pieces"]] == [
+        ("chunk", 1, "recording-1.webm"),
+        ("chunk", 2, "recording-1.webm"),
+        ("chunk", 3, "recording-2.webm"),
+        ("snapshot", 1, "snapshot-000001.jpg"),
+    ]
+    assert manifest["pieces"][1]["offset_in_file"] == len(WEBM)
+    assert manifest["problems"] == []
+
+    _, second, *_ = await running.hall.media_records(sitting)
+    with (running.config.data_dir / second.path).open("r+b") as segment:
+        segment.seek(second.offset)  # type: ignore[arg-type]
+        segment.write(b"AND")
+    result = fixation(running, "export", "--sitting", sitting, "--out", str(tmp_path / "again"))
+    assert result.returncode == 1
+    assert "chunk 2: differs from the log, left out" in result.stderr
+    assert (tmp_path / "again" / "recording-1.webm").read_bytes() == WEBM
+    missing = fixation(running, "export", "--sitting", "no-such", "--out", str(tmp_path / "x"))
+    assert missing.returncode == 2 and "no media recorded for sitting no-such" in missing.stderr
