@@ -120,6 +120,10 @@ class Tally:
     feed_bytes: int = 0
     chunks_sent: int = 0
     chunks_failed: int = 0
+    chunks_turned_away: int = 0
+    """`503 busy` replies (each sent again after its `retry_after`)."""
+    chunks_waiting_at_end: int = 0
+    """Chunks turned away whose next try fell past the window's end."""
     chunks_acked: list[tuple[str, int, str, int]] = field(default_factory=list)
     """(candidate id, seq, SHA-256, size) of every acknowledged media chunk."""
     chunk_latencies_ms: list[float] = field(default_factory=list)
@@ -144,6 +148,8 @@ class Tally:
             "feed_bytes": self.feed_bytes,
             "chunks_sent": self.chunks_sent,
             "chunks_failed": self.chunks_failed,
+            "chunks_turned_away": self.chunks_turned_away,
+            "chunks_waiting_at_end": self.chunks_waiting_at_end,
             "chunks_acked": self.chunks_acked,
             "chunk_latencies_ms": [round(x, 3) for x in self.chunk_latencies_ms],
             "chunk_connections": self.chunk_connections,
@@ -179,11 +185,15 @@ class Recording:
         await self.ws.send(pack(body))
         self.tally.levels_sent += 1
 
-    async def upload_chunk(self, media: KeepAlivePool, rng: random.Random) -> None:
+    async def upload_chunk(
+        self, media: KeepAlivePool, rng: random.Random, deadline: float = float("inf")
+    ) -> None:
         """POST the sitting's next media chunk and check the acknowledgement (seq, hash, size).
 
-        Chunks are numbered from 1; the first starts with the WebM header. A failed chunk is
-        not sent again (a recorder moves on; the server records the gap).
+        Chunks are numbered from 1; the first starts with the WebM header. A chunk the server
+        turns away (`503 busy`) is sent again after its `retry_after`, as the page does, unless
+        that falls past `deadline` (the window's end); any other failed chunk is not sent
+        again (a recorder moves on; the server records the gap).
         """
         seq = self.next_chunk
         self.next_chunk += 1
@@ -195,8 +205,17 @@ class Recording:
         headers = {"Authorization": f"Bearer {self.token}", "Content-Type": CHUNK_TYPE}
         sent_at = time.perf_counter()
         self.tally.chunks_sent += 1
-        status, body = await media.post(target, headers, data)
-        reply = json.loads(body)
+        while True:
+            async with asyncio.timeout(ACK_TIMEOUT_S):  # no task per upload, as wait_for
+                status, body = await media.post(target, headers, data)
+            reply = json.loads(body)
+            if status != 503 or reply.get("error") != "busy":
+                break
+            self.tally.chunks_turned_away += 1
+            if time.time() + reply["retry_after"] > deadline:
+                self.tally.chunks_waiting_at_end += 1
+                return
+            await asyncio.sleep(reply["retry_after"])
         if status != 200:
             raise ChunkRefused(f"{status} {reply.get('error')}")
         if (reply.get("seq"), reply.get("sha256"), reply.get("size")) != (seq, digest, len(data)):
@@ -600,8 +619,7 @@ async def paced(spec: dict[str, Any], tally: Tally, clients: list[Any], start_at
         while due < end and time.time() < end:
             await asyncio.sleep(max(0.0, due - time.time()))
             try:
-                async with asyncio.timeout(ACK_TIMEOUT_S):  # no task per upload, as wait_for
-                    await client.upload_chunk(media, chunk_rng)
+                await client.upload_chunk(media, chunk_rng, end)
             except Exception as error:
                 tally.chunks_failed += 1
                 tally.errors[f"chunk:{type(error).__name__}:{error}"[:80]] += 1

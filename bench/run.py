@@ -403,6 +403,8 @@ def chunk_figures(results: list[dict[str, Any]], window_s: float) -> dict[str, A
         "chunks_sent": sum(r.get("chunks_sent", 0) for r in results),
         "chunks_acked": len(acked),
         "chunks_failed": sum(r.get("chunks_failed", 0) for r in results),
+        "chunks_turned_away": sum(r.get("chunks_turned_away", 0) for r in results),
+        "chunks_waiting_at_end": sum(r.get("chunks_waiting_at_end", 0) for r in results),
         "chunk_connections": sum(r.get("chunk_connections", 0) for r in results),
         "chunks_per_s": round(len(acked) / window_s, 1),
         "chunk_kib_per_s": round(sum(c[3] for c in acked) / window_s / 1024, 1),
@@ -715,9 +717,11 @@ def summary_rows(outcomes: dict[str, Outcome], plan: Plan) -> list[tuple[str, st
         if d.get("chunks_sent"):
             rows.append(
                 (
-                    f"exam day {size}: A/V chunks acked / sent (failed); p50 / p99 ms",
+                    f"exam day {size}: A/V chunks acked / sent (failed; turned away, of them "
+                    "still waiting at the end); p50 / p99 ms",
                     "",
-                    f"{d['chunks_acked']} / {d['chunks_sent']} ({d['chunks_failed']}); "
+                    f"{d['chunks_acked']} / {d['chunks_sent']} ({d['chunks_failed']}; "
+                    f"{d.get('chunks_turned_away', 0)}, {d.get('chunks_waiting_at_end', 0)}); "
                     f"{d['chunk_p50_ms']} / {d['chunk_p99_ms']}",
                     f"{ratio(d['chunk_p50_ms'], p.get('chunk_p50_ms'))} / "
                     f"{ratio(d['chunk_p99_ms'], p.get('chunk_p99_ms'))}",

@@ -354,21 +354,27 @@ async def upload_media(
     media_type: str,
     *,
     seq: int | None = None,
+    busy_retries: int = 5,
 ) -> dict[str, Any]:
-    """POST a media chunk (with `seq`) or a camera still (without); returns the server's record."""
+    """POST a media chunk (with `seq`) or a camera still (without); returns the server's record.
+
+    A `503 busy` is sent again after its `Retry-After`, as the candidate's page does, up to
+    `busy_retries` times."""
     kind = "chunk" if seq is not None else "snapshot"
     url = f"{base_url.rstrip('/')}/api/v1/media/{part}/{kind}"
     params = {"seq": str(seq), "client_time": str(time.time())} if seq is not None else {}
-    async with session.post(
-        url,
-        data=data,
-        params=params,
-        headers={"Authorization": f"Bearer {token}", "Content-Type": media_type},
-    ) as response:
-        reply = dict(await response.json())
-        if response.status != 200:
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": media_type}
+    attempts = 0
+    while True:
+        async with session.post(url, data=data, params=params, headers=headers) as response:
+            reply = dict(await response.json())
+            if response.status == 200:
+                return reply
+            wait_s = float(response.headers.get("Retry-After", "5"))
+        attempts += 1
+        if reply.get("error") != "busy" or attempts > busy_retries:
             raise ClientError(reply.get("error", str(response.status)), reply.get("message", ""))
-        return reply
+        await asyncio.sleep(wait_s)
 
 
 class ProctorClient:

@@ -26,6 +26,8 @@ log = logging.getLogger("examhall.latency")
 class LoopLag:
     """Recent wake-up delays of the running loop, in seconds."""
 
+    NOTED_S = 0.01
+
     def __init__(
         self, period_s: float = 0.05, window_s: float = 60.0, warn_s: float | None = None
     ) -> None:
@@ -33,19 +35,39 @@ class LoopLag:
         self.warn_s = warn_s
         """Lags of this many seconds or more are logged as they happen (None: never)."""
         self._lags: deque[float] = deque(maxlen=max(1, round(window_s / period_s)))
+        self._woke: deque[tuple[float, float]] = deque(maxlen=64)
+        """(when, how late) of the recent wake-ups `NOTED_S` late or more, oldest first."""
 
     async def run(self) -> None:
         while True:
             asked_at = time.perf_counter()
             await asyncio.sleep(self.period_s)
-            lag = max(0.0, time.perf_counter() - asked_at - self.period_s)
-            self._lags.append(lag)
-            if self.warn_s is not None and lag >= self.warn_s:
-                log.warning("event loop: woke %.0f ms late", lag * 1000)
+            woke_at = time.perf_counter()
+            lag = max(0.0, woke_at - asked_at - self.period_s)
+            self.add(lag, woke_at)
+
+    def add(self, lag: float, at: float) -> None:
+        """Record a wake-up `lag` seconds late at `at` (`time.perf_counter`)."""
+        self._lags.append(lag)
+        if lag >= self.NOTED_S:
+            self._woke.append((at, lag))
+        if self.warn_s is not None and lag >= self.warn_s:
+            log.warning("event loop: woke %.0f ms late", lag * 1000)
 
     def summary_ms(self) -> dict[str, float]:
         """p50, p99 and max of the recent lags in milliseconds (zeros before the first)."""
         return percentiles_ms(self._lags)
+
+    def woke_late_within(self, late_s: float, within_s: float) -> bool:
+        """The loop woke `late_s` (at least `NOTED_S`) or more late within the last
+        `within_s` seconds."""
+        since = time.perf_counter() - within_s
+        for at, lag in reversed(self._woke):
+            if at < since:
+                return False
+            if lag >= late_s:
+                return True
+        return False
 
 
 def percentiles_ms(seconds: deque[float] | list[float]) -> dict[str, float]:

@@ -9,6 +9,7 @@ import time
 import pytest
 
 from engine.latency import CollectorPauses, LoopLag, Uploads, percentiles_ms
+from engine.server.upload_gate import UploadGate
 
 
 def test_percentiles_are_in_milliseconds_over_what_was_given() -> None:
@@ -60,3 +61,30 @@ def test_uploads_count_what_is_under_way_and_time_what_was_answered() -> None:
     assert (summary["under_way"], summary["most_at_once"], summary["answered"]) == (0, 2, 3)
     recent = summary["recent_ms"]
     assert isinstance(recent, dict) and recent["samples"] == 2, "only the latest are kept"
+
+
+def test_the_loop_woke_late_within_a_window_only_when_it_was_late_enough() -> None:
+    lag = LoopLag()
+    now = time.perf_counter()
+    assert not lag.woke_late_within(0.1, 2.0), "nothing recorded yet"
+    lag.add(0.005, now - 1.0)  # too small to be noted
+    lag.add(0.15, now - 3.0)  # late enough, but outside the window
+    lag.add(0.05, now - 0.5)
+    assert not lag.woke_late_within(0.1, 2.0)
+    assert lag.woke_late_within(0.05, 2.0)
+    lag.add(0.12, now - 0.1)
+    assert lag.woke_late_within(0.1, 2.0)
+    assert not lag.woke_late_within(0.1, 0.05)
+
+
+def test_the_gate_turns_uploads_away_while_many_are_under_way_or_the_loop_is_late() -> None:
+    gate = UploadGate(most_at_once=2, retry_after_s=(3, 4))
+    uploads, lag = Uploads(), LoopLag()
+    assert gate.why_wait(uploads, lag) is None
+    with uploads.one(), uploads.one():
+        assert gate.why_wait(uploads, lag) == "2 uploads are under way"
+    assert gate.why_wait(uploads, lag) is None
+    lag.add(0.2, time.perf_counter())
+    assert gate.why_wait(uploads, lag) == "the server is behind with answers"
+    waits = {gate.retry_after() for _ in range(50)}
+    assert waits == {3, 4} and gate.turned_away == 50

@@ -28,6 +28,7 @@ from engine.server.candidate_socket import candidate_socket
 from engine.server.config import ServerConfig
 from engine.server.hall import ExamRuntime, Hall
 from engine.server.proctor_socket import proctor_socket
+from engine.server.upload_gate import UploadGate
 from engine.store.base import Store
 from engine.store.proctoring import ProctoringRecords
 from engine.store.sqlite import SQLiteStore
@@ -42,6 +43,7 @@ def create_app(config: ServerConfig, *, schemes: SchemeRegistry | None = None) -
     app[keys.SOCKETS] = weakref.WeakSet()
     app[keys.LOOP_LAG] = LoopLag(warn_s=0.2)
     app[keys.UPLOADS] = Uploads()
+    app[keys.UPLOAD_GATE] = UploadGate(most_at_once=config.uploads_at_once)
     app.cleanup_ctx.append(_store_and_hall(schemes))
     app.cleanup_ctx.append(_background)
     app.on_shutdown.append(_close_sockets)

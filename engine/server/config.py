@@ -26,5 +26,8 @@ class ServerConfig:
     heartbeat_s: float = 20.0
     feed_interval_s: float = 0.5
     """How often changed tiles go out to proctors."""
+    uploads_at_once: int = 256
+    """Media uploads under way beyond which new ones are asked to come back later
+    (engine/server/upload_gate.py)."""
     media_retention_days: float | None = None
     """Delete media files of sittings closed this long ago (records stay); None keeps them."""

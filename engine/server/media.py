@@ -66,14 +66,36 @@ async def _read_body(request: web.Request, limit: int) -> bytes | None:
 
 @routes.post("/api/v1/media/{part}/chunk")
 async def upload_chunk(request: web.Request) -> web.Response:
+    if (later := _come_back_later(request)) is not None:
+        return later
     with request.app[keys.UPLOADS].one():
         return await _chunk(request)
 
 
 @routes.post("/api/v1/media/{part}/snapshot")
 async def upload_snapshot(request: web.Request) -> web.Response:
+    if (later := _come_back_later(request)) is not None:
+        return later
     with request.app[keys.UPLOADS].one():
         return await _snapshot(request)
+
+
+def _come_back_later(request: web.Request) -> web.Response | None:
+    """`503 busy` with `Retry-After` while the node is behind (engine/server/upload_gate.py)."""
+    gate = request.app[keys.UPLOAD_GATE]
+    why = gate.why_wait(request.app[keys.UPLOADS], request.app[keys.LOOP_LAG])
+    if why is None:
+        return None
+    seconds = gate.retry_after()
+    return web.json_response(
+        {
+            "error": "busy",
+            "message": f"{why}: send it again in {seconds} s",
+            "retry_after": seconds,
+        },
+        status=503,
+        headers={"Retry-After": str(seconds)},
+    )
 
 
 async def _chunk(request: web.Request) -> web.Response:

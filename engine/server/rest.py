@@ -87,7 +87,8 @@ async def health(request: web.Request) -> web.Response:
             "connected": sum(1 for live in hall.live.values() if live.link is not None),
             "sockets": len(request.app[keys.SOCKETS]),
             "loop_lag_ms": request.app[keys.LOOP_LAG].summary_ms(),
-            "uploads": request.app[keys.UPLOADS].summary(),
+            "uploads": request.app[keys.UPLOADS].summary()
+            | {"turned_away": request.app[keys.UPLOAD_GATE].turned_away},
             "store": request.app[keys.STORE].stats(),
         }
         | ({"collector": pauses.summary_ms()} if pauses is not None else {})

@@ -106,6 +106,7 @@ class UploadQueue {
     this.busy = true;
     const item = this.items[0];
     let outcome;
+    let retryAfterMs = 0;
     try {
       const response = await fetch(item.url, {
         method: "POST",
@@ -113,6 +114,8 @@ class UploadQueue {
         body: item.body,
       });
       outcome = classify(response.status);
+      // 503 busy: the server is behind with answers and says when to come back.
+      retryAfterMs = (Number(response.headers.get("Retry-After")) || 0) * 1000;
       if (outcome === "done") this.onUploaded(item, await response.json().catch(() => ({})));
       else if (outcome === "refused") this.onProblem("media-error", `${item.kind} refused: HTTP ${response.status}`);
       else if (outcome === "stop") this.stop(`${item.kind} upload: HTTP ${response.status}`);
@@ -121,8 +124,8 @@ class UploadQueue {
     }
     this.busy = false;
     if (outcome === "retry") {
-      const delay = RETRY_MS[Math.min(this.attempt, RETRY_MS.length - 1)];
-      this.attempt += 1;
+      const delay = retryAfterMs || RETRY_MS[Math.min(this.attempt, RETRY_MS.length - 1)];
+      if (!retryAfterMs) this.attempt += 1;
       this.timer = setTimeout(() => this.pump(), delay);
       return;
     }

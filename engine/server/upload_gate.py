@@ -1,0 +1,43 @@
+"""When to turn media uploads away for a while, so that answers keep their time.
+
+An answer must be acknowledged within tens of milliseconds; a media chunk can wait, since the
+candidate's page keeps it (up to 64 MiB) and sends it again. So when the node falls behind —
+its event loop woke late, or uploads pile up unanswered — a new upload is refused with
+``503 busy`` and a ``Retry-After`` at once, before its token is checked or its body read, and
+the cores go to the answers first. Nothing is lost: the upload was never acknowledged.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+from engine.latency import LoopLag, Uploads
+
+
+@dataclass(slots=True)
+class UploadGate:
+    most_at_once: int = 256
+    """Uploads under way at once beyond which new ones wait (at 1,000 a second answered in
+    5 ms each, about 5 are under way)."""
+    late_s: float = 0.1
+    """A loop that woke this late…"""
+    calm_s: float = 2.0
+    """…turns uploads away for this long after."""
+    retry_after_s: tuple[int, int] = (5, 15)
+    """The wait asked of the page, drawn from this range so that turned-away uploads do not
+    come back together."""
+    turned_away: int = 0
+    _rng: random.Random = field(default_factory=random.Random)
+
+    def why_wait(self, uploads: Uploads, loop_lag: LoopLag) -> str | None:
+        """Why a new upload should wait now, or None to take it."""
+        if uploads.under_way >= self.most_at_once:
+            return f"{uploads.under_way} uploads are under way"
+        if loop_lag.woke_late_within(self.late_s, self.calm_s):
+            return "the server is behind with answers"
+        return None
+
+    def retry_after(self) -> int:
+        self.turned_away += 1
+        return self._rng.randint(*self.retry_after_s)
