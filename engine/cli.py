@@ -73,6 +73,14 @@ def _parser() -> argparse.ArgumentParser:
             help="delete media files of sittings closed this long ago (default: keep them)",
         )
         command.add_argument(
+            "--uploads-at-once",
+            type=int,
+            default=None,
+            metavar="N",
+            help="media uploads under way beyond which new ones are told to come back later "
+            "(503 busy), so answers go first (default: 256)",
+        )
+        command.add_argument(
             "--access-log",
             metavar="FILE",
             default=None,
@@ -172,6 +180,7 @@ def _serve(args: argparse.Namespace) -> int:
         exams_dir=args.exams or args.banks / "exams",
         demo=args.demo,
         media_retention_days=args.media_retention_days,
+        **({"uploads_at_once": args.uploads_at_once} if args.uploads_at_once else {}),
     )
     if args.demo:
         print(

@@ -88,7 +88,7 @@ async def health(request: web.Request) -> web.Response:
             "sockets": len(request.app[keys.SOCKETS]),
             "loop_lag_ms": request.app[keys.LOOP_LAG].summary_ms(),
             "uploads": request.app[keys.UPLOADS].summary()
-            | {"turned_away": request.app[keys.UPLOAD_GATE].turned_away},
+            | {"turned_away": dict(request.app[keys.UPLOAD_GATE].turned_away)},
             "store": request.app[keys.STORE].stats(),
         }
         | ({"collector": pauses.summary_ms()} if pauses is not None else {})

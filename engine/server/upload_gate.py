@@ -10,6 +10,7 @@ the cores go to the answers first. Nothing is lost: the upload was never acknowl
 from __future__ import annotations
 
 import random
+from collections import Counter
 from dataclasses import dataclass, field
 
 from engine.latency import LoopLag, Uploads
@@ -20,24 +21,26 @@ class UploadGate:
     most_at_once: int = 256
     """Uploads under way at once beyond which new ones wait (at 1,000 a second answered in
     5 ms each, about 5 are under way)."""
-    late_s: float = 0.1
-    """A loop that woke this late…"""
+    late_s: float | None = 0.1
+    """A loop that woke this late (None: never mind the loop)…"""
     calm_s: float = 2.0
     """…turns uploads away for this long after."""
     retry_after_s: tuple[int, int] = (5, 15)
     """The wait asked of the page, drawn from this range so that turned-away uploads do not
     come back together."""
-    turned_away: int = 0
+    turned_away: Counter[str] = field(default_factory=Counter)
+    """Uploads turned away, by why: `many_under_way`, `late_loop`."""
     _rng: random.Random = field(default_factory=random.Random)
 
     def why_wait(self, uploads: Uploads, loop_lag: LoopLag) -> str | None:
         """Why a new upload should wait now, or None to take it."""
         if uploads.under_way >= self.most_at_once:
+            self.turned_away["many_under_way"] += 1
             return f"{uploads.under_way} uploads are under way"
-        if loop_lag.woke_late_within(self.late_s, self.calm_s):
+        if self.late_s is not None and loop_lag.woke_late_within(self.late_s, self.calm_s):
+            self.turned_away["late_loop"] += 1
             return "the server is behind with answers"
         return None
 
     def retry_after(self) -> int:
-        self.turned_away += 1
         return self._rng.randint(*self.retry_after_s)

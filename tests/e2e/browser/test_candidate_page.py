@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from playwright.async_api import Browser, BrowserContext, Page, WebSocketRoute, expect
+from playwright.async_api import Browser, BrowserContext, Page, Response, WebSocketRoute, expect
 
 from engine.server import keys
 from tests.e2e.browser.conftest import SCREENSHOTS
@@ -411,5 +413,40 @@ async def test_a_narrow_window_and_the_keyboard_alone_are_enough(
     low = {selector: ratio for selector, ratio in contrasts.items() if ratio is None or ratio < 4.5}
     assert not low, f"text below 4.5:1 contrast: {low}"
     await page.screenshot(path=str(screenshots / "candidate-narrow.png"), full_page=True)
+    assert candidate.errors == []
+    await context.close()
+
+
+async def test_a_busy_server_has_the_page_send_its_still_again_when_told(
+    site: Running, new_context: NewContext
+) -> None:
+    gate = site.app[keys.UPLOAD_GATE]
+    gate.most_at_once = 0  # every upload is turned away…
+    gate.retry_after_s = (3, 3)  # …told to come back in 3 s, not the page's own first 1 s
+    context = await new_context(locale="ru-RU")
+    candidate = await Candidate.open(context, site, "b-kz")
+    stills: list[tuple[float, int]] = []
+
+    def on_response(response: Response) -> None:
+        if "/snapshot" not in response.url:
+            return
+        stills.append((time.monotonic(), response.status))
+        gate.most_at_once = 256  # …until the node has room again
+
+    candidate.page.on("response", on_response)
+    await candidate.sign_in()
+    await candidate.choose_language("Русский язык")
+    await candidate.check_devices()
+    async with asyncio.timeout(15):
+        while 200 not in [status for _, status in stills]:
+            await asyncio.sleep(0.1)
+
+    (busy_at, busy), (taken_at, taken) = stills[:2]
+    assert (busy, taken) == (503, 200)
+    assert taken_at - busy_at >= 2.8, "the page waited as long as the server asked"
+    await candidate.accept_rules_and_start()
+    media = await site.hall.media_records(candidate.sitting_id())
+    assert [record.seq for record in media if record.kind.value == "snapshot"][:1] == [1]
+    assert gate.turned_away == {"many_under_way": 1}
     assert candidate.errors == []
     await context.close()
