@@ -87,6 +87,27 @@ def test_the_gate_turns_uploads_away_while_many_are_under_way_or_the_loop_is_lat
     lag.add(0.2, time.perf_counter())
     assert gate.why_wait(uploads, lag) == "the server is behind with answers"
     assert gate.turned_away == {"many_under_way": 1, "late_loop": 1}
-    assert {gate.retry_after() for _ in range(50)} == {3, 4}
+    assert {gate.retry_after(uploads) for _ in range(50)} == {3, 4}
     gate.late_s = None
     assert gate.why_wait(uploads, lag) is None, "the loop's lag is not asked"
+
+
+def test_while_many_are_turned_away_and_few_taken_the_waits_spread_further() -> None:
+    gate = UploadGate(retry_after_s=(5, 15), longest_wait_s=60)
+    uploads = Uploads()
+    for _ in range(20):  # the node took 20 uploads…
+        with uploads.one():
+            pass
+    gate.retry_after(uploads)  # the window starts here
+    gate.turned_away["late_loop"] += 300  # …then turned 300 away while taking one more
+    with uploads.one():
+        pass
+    waits = [gate.retry_after(uploads) for _ in range(400)]
+    assert max(waits) > 15 and max(waits) <= 60 and min(waits) >= 5, "spread up to 300 s, capped"
+    calm = UploadGate(retry_after_s=(5, 15))
+    calm.retry_after(uploads)
+    for _ in range(2000):  # the node took many…
+        with uploads.one():
+            pass
+    calm.turned_away["many_under_way"] += 30  # …and turned a few away
+    assert max(calm.retry_after(uploads) for _ in range(400)) == 15, "the usual range"

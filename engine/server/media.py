@@ -82,11 +82,11 @@ async def upload_snapshot(request: web.Request) -> web.Response:
 
 def _come_back_later(request: web.Request) -> web.Response | None:
     """`503 busy` with `Retry-After` while the node is behind (engine/server/upload_gate.py)."""
-    gate = request.app[keys.UPLOAD_GATE]
-    why = gate.why_wait(request.app[keys.UPLOADS], request.app[keys.LOOP_LAG])
+    gate, uploads = request.app[keys.UPLOAD_GATE], request.app[keys.UPLOADS]
+    why = gate.why_wait(uploads, request.app[keys.LOOP_LAG])
     if why is None:
         return None
-    seconds = gate.retry_after()
+    seconds = gate.retry_after(uploads)
     return web.json_response(
         {
             "error": "busy",

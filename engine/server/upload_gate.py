@@ -10,7 +10,8 @@ the cores go to the answers first. Nothing is lost: the upload was never acknowl
 from __future__ import annotations
 
 import random
-from collections import Counter
+import time
+from collections import Counter, deque
 from dataclasses import dataclass, field
 
 from engine.latency import LoopLag, Uploads
@@ -27,9 +28,16 @@ class UploadGate:
     """…turns uploads away for this long after."""
     retry_after_s: tuple[int, int] = (5, 15)
     """The wait asked of the page, drawn from this range so that turned-away uploads do not
-    come back together."""
+    come back together…"""
+    longest_wait_s: int = 60
+    """…whose top grows, up to this, to the time the node needs to take what it turned away
+    in the last `window_s` at the rate it took uploads meanwhile: a turned-away request costs
+    the loop about what a taken one does, so while the node stays behind, fewer come back."""
+    window_s: float = 10.0
     turned_away: Counter[str] = field(default_factory=Counter)
     """Uploads turned away, by why: `many_under_way`, `late_loop`."""
+    _marks: deque[tuple[float, int, int]] = field(default_factory=deque)
+    """(when, turned away so far, uploads answered so far), about once a second."""
     _rng: random.Random = field(default_factory=random.Random)
 
     def why_wait(self, uploads: Uploads, loop_lag: LoopLag) -> str | None:
@@ -42,5 +50,16 @@ class UploadGate:
             return "the server is behind with answers"
         return None
 
-    def retry_after(self) -> int:
-        return self._rng.randint(*self.retry_after_s)
+    def retry_after(self, uploads: Uploads) -> int:
+        """Seconds the page should wait before sending this upload again."""
+        now = time.monotonic()
+        turned = sum(self.turned_away.values())
+        if not self._marks or now - self._marks[-1][0] >= 1.0:
+            self._marks.append((now, turned, uploads.answered))
+        while len(self._marks) > 1 and now - self._marks[0][0] > self.window_s:
+            self._marks.popleft()
+        since, turned_then, answered_then = self._marks[0]
+        taken_per_s = (uploads.answered - answered_then) / max(now - since, 1.0)
+        to_take_s = (turned - turned_then) / max(taken_per_s, 1.0)
+        low, high = self.retry_after_s
+        return self._rng.randint(low, int(min(self.longest_wait_s, max(high, to_take_s))))
