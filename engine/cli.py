@@ -70,7 +70,7 @@ def _parser() -> argparse.ArgumentParser:
             "--media-retention-days",
             type=float,
             default=None,
-            help="delete media files of sittings closed this long ago (default: keep them)",
+            help="delete the media of sittings closed this long ago (default: keep it)",
         )
         command.add_argument(
             "--uploads-at-once",

@@ -30,4 +30,4 @@ class ServerConfig:
     """Media uploads under way beyond which new ones are asked to come back later
     (engine/server/upload_gate.py)."""
     media_retention_days: float | None = None
-    """Delete media files of sittings closed this long ago (records stay); None keeps them."""
+    """Delete the media of sittings closed this long ago (records stay); None keeps it."""

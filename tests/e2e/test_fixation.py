@@ -15,6 +15,7 @@ import pytest
 from engine.client import CandidateClient, ClientError, upload_media
 from engine.fixation import MAX_CHUNK_BYTES, MediaRecord, sha256_hex, stored_bytes
 from tests.e2e.conftest import Running
+from tests.e2e.harness import read_staff
 
 WEBM = b"\x1a\x45\xdf\xa3" + bytes(range(256)) * 8
 JPEG = b"\xff\xd8\xff\xe0" + bytes(100)
@@ -326,3 +327,30 @@ async def test_a_sittings_recording_is_exported_one_playable_file_per_stream(
     assert (tmp_path / "again" / "recording-1.webm").read_bytes() == WEBM
     missing = fixation(running, "export", "--sitting", "no-such", "--out", str(tmp_path / "x"))
     assert missing.returncode == 2 and "no media recorded for sitting no-such" in missing.stderr
+
+
+async def test_a_proctor_gets_the_latest_still_out_of_its_segment(
+    running: Running, session: aiohttp.ClientSession
+) -> None:
+    client, _ = await running.candidate("t-proctored")
+    await client.connect()  # waits for the proctor's check: stills may come before the start
+    sitting = client.view.welcome.sitting  # type: ignore[union-attr]
+    url = f"{running.url}/api/v1/sittings/{sitting}/snapshot"
+    passwords = read_staff(running.config.data_dir, "t-proctored")
+    async with session.post(
+        f"{running.url}/api/v1/staff/signin",
+        json={"login": "admin", "password": passwords["admin"]},
+    ) as reply:
+        headers = {"Authorization": f"Bearer {(await reply.json())['token']}"}
+    async with session.get(url, headers=headers) as reply:
+        assert (reply.status, (await reply.json())["error"]) == (404, "no_snapshot")
+
+    later = JPEG + b"the second still"
+    await post(session, client, JPEG, seq=None, media_type="image/jpeg")
+    await post(session, client, WEBM + b"a chunk between them", seq=1)
+    await post(session, client, later, seq=None, media_type="image/jpeg")
+    async with session.get(url, headers=headers) as reply:
+        assert reply.status == 200
+        assert reply.content_type == "image/jpeg"
+        assert reply.headers["Cache-Control"] == "no-store"
+        assert await reply.read() == later, "the latest still's own bytes, not its neighbours'"
