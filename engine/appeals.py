@@ -107,7 +107,8 @@ def tally(
     )
 
 
-def _policy(registry: SchemeRegistry, exam: Exam) -> AppealPolicy:
+def appeal_policy(registry: SchemeRegistry, exam: Exam) -> AppealPolicy:
+    """The scheme's rules for the working group's decisions (appeals, UA-16; ratings, UA-14)."""
     scheme = registry.for_exam(exam)
     policy = scheme.appeal_policy(exam)
     if policy is None:
@@ -130,7 +131,7 @@ async def file_appeal(
     part_id: str | None = None,
 ) -> AppealRecord:
     """Accept an appeal for consideration, or raise `AppealRefused` citing the rule (journaled)."""
-    policy = _policy(registry, exam)
+    policy = appeal_policy(registry, exam)
 
     def job(connection: sqlite3.Connection) -> AppealRecord | AppealRefused:
         records.ensure_schema(connection)
@@ -253,7 +254,7 @@ async def decide_appeal(
     candidate_present: bool = False,
 ) -> AppealRecord:
     """Record the working group's decision; an upheld score change goes into the results."""
-    policy = _policy(registry, exam)
+    policy = appeal_policy(registry, exam)
     if new_score is not None and not is_number(new_score):
         raise RequestError(f"the new score {new_score!r} is not a number", code="bad_score")
 

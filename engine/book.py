@@ -59,6 +59,25 @@ class GroupMember:
 
 
 @dataclass(frozen=True, slots=True)
+class RatingApproval:
+    """The working group's vote on one rating list (UA-14), and what the list held then."""
+
+    exam_id: str
+    group: str
+    at: float
+    present: tuple[str, ...]
+    votes: Mapping[str, str]
+    """Member id → `VOTES` ("uphold" approves)."""
+    group_size: int
+    quorum_needed: int
+    approved: bool
+    list_sha256: str
+    """`engine.rating_approval.rating_digest` of the list voted on."""
+    protocol: str
+    """The meeting's protocol reference, as the secretary gives it."""
+
+
+@dataclass(frozen=True, slots=True)
 class AppealRecord:
     """An appeal (UA-16) as filed and, once decided, as decided."""
 
@@ -119,6 +138,8 @@ class ResultsBook:
     """Posts to fill per rating group (UA-17: per local office)."""
     staff_names: Mapping[str, str] = field(default_factory=dict)
     """Proctors' names by login: who terminated or marked a sitting."""
+    rating_approvals: Mapping[str, RatingApproval] = field(default_factory=dict)
+    """The latest vote on each rating group's list (UA-14)."""
 
     def tag_title(self, part_id: str, value: str, language: str) -> str:
         titles = self.tag_titles.get(part_id, {}).get(value, {})

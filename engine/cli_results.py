@@ -1,8 +1,8 @@
 """`examhall results | group | appeal | scheme …`: documents, signatures, appeals, schemes.
 
 Reading commands work beside a running server (read-only connection). Commands that write
-(acknowledge, countersign, group set, appeal file/decide) take the data directory's lock and
-refuse while a server holds it (`engine.offline`).
+(acknowledge, countersign, approve-rating, group set, appeal file/decide) take the data
+directory's lock and refuse while a server holds it (`engine.offline`).
 """
 
 from __future__ import annotations
@@ -101,6 +101,18 @@ def _results(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     documents.add_argument("--candidate", default=None, help="only this candidate's papers")
     documents.add_argument("--posts", action="append", help='posts per office: "OFFICE=N"')
     documents.set_defaults(run=_documents)
+
+    approve = sub.add_parser(
+        "approve-rating",
+        help="record the working group's vote on a rating list as it stands (UA-14)",
+    )
+    add_exam_arguments(approve)
+    approve.add_argument("--office", required=True, help="the rating group (local office)")
+    approve.add_argument("--present", required=True, help="member ids present, comma-separated")
+    for vote, meaning in (("uphold", "for"), ("reject", "against"), ("abstain", "abstaining")):
+        approve.add_argument(f"--{vote}", default="", help=f"member ids voting {meaning}")
+    approve.add_argument("--protocol", required=True, help="the meeting's protocol: number, date")
+    approve.set_defaults(run=_approve_rating)
 
     show = sub.add_parser("show", help="the exam's combined results and rating lists")
     add_exam_arguments(show)
@@ -420,18 +432,52 @@ def _appeal_file(args: argparse.Namespace) -> int:
     return 0
 
 
-def _appeal_decide(args: argparse.Namespace) -> int:
-    from engine.appeals import decide_appeal
-    from engine.offline import offline_store
-
-    exam, _ = load_exam(args)
-    schemes = registry()
+def _votes(args: argparse.Namespace) -> dict[str, str]:
     votes: dict[str, str] = {}
     for vote in VOTES:
         for member in _ids(getattr(args, vote)):
             if member in votes:
                 raise ConfigError(f"member {member!r} votes twice")
             votes[member] = vote
+    return votes
+
+
+def _approve_rating(args: argparse.Namespace) -> int:
+    from engine.offline import offline_store
+    from engine.rating_approval import vote_on_rating
+
+    exam, _ = load_exam(args)
+    schemes = registry()
+    votes = _votes(args)
+
+    async def run() -> Any:
+        async with offline_store(args.data) as store:
+            return await vote_on_rating(
+                store,
+                schemes,
+                exam,
+                args.office,
+                present=_ids(args.present),
+                votes=votes,
+                protocol=args.protocol,
+                now=time.time(),
+            )
+
+    approval = _refusals(lambda: asyncio.run(run()))
+    if approval is None:
+        return 1
+    outcome = "approved" if approval.approved else "not approved"
+    print(f"rating list {approval.group}: {outcome}, the vote recorded ({approval.list_sha256})")
+    return 0
+
+
+def _appeal_decide(args: argparse.Namespace) -> int:
+    from engine.appeals import decide_appeal
+    from engine.offline import offline_store
+
+    exam, _ = load_exam(args)
+    schemes = registry()
+    votes = _votes(args)
 
     async def run() -> Any:
         async with offline_store(args.data) as store:

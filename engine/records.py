@@ -18,7 +18,14 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from engine import journal
-from engine.book import AppealRecord, GroupMember, ScoreChange, SignatureRecord, SittingRecord
+from engine.book import (
+    AppealRecord,
+    GroupMember,
+    RatingApproval,
+    ScoreChange,
+    SignatureRecord,
+    SittingRecord,
+)
 from engine.exceptions import StoreError
 from engine.model import Candidate
 from engine.store.sqlite import SQLiteStore
@@ -49,6 +56,9 @@ SCHEMA = (
         id INTEGER PRIMARY KEY AUTOINCREMENT, exam_id TEXT NOT NULL, candidate_id TEXT NOT NULL,
         part_id TEXT, at REAL NOT NULL, rule TEXT NOT NULL, reason TEXT NOT NULL,
         journal_seq INTEGER NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS rating_approvals (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, exam_id TEXT NOT NULL, rating_group TEXT NOT NULL,
+        at REAL NOT NULL, body TEXT NOT NULL, seal TEXT NOT NULL, journal_seq INTEGER NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS issued_documents (
         id INTEGER PRIMARY KEY AUTOINCREMENT, exam_id TEXT NOT NULL, kind TEXT NOT NULL,
         name TEXT NOT NULL, files TEXT NOT NULL, at REAL NOT NULL, journal_seq INTEGER NOT NULL)""",
@@ -554,3 +564,69 @@ def insert_issued(
         (exam_id, kind, name, json.dumps(dict(files), sort_keys=True), at, seq),
     )
     return seq
+
+
+def insert_rating_approval(
+    connection: sqlite3.Connection,
+    store: RecordStore,
+    approval: RatingApproval,
+    seal: Mapping[str, Any],
+) -> int:
+    """Store the group's vote on a rating list with its seal, and journal it."""
+    body = approval_json(approval)
+    seq = store.append_event(connection, "", "rating-voted", approval.at, body)
+    connection.execute(
+        "INSERT INTO rating_approvals (exam_id, rating_group, at, body, seal, journal_seq) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        (
+            approval.exam_id,
+            approval.group,
+            approval.at,
+            json.dumps(body, sort_keys=True, ensure_ascii=False),
+            json.dumps(dict(seal), sort_keys=True),
+            seq,
+        ),
+    )
+    return seq
+
+
+def load_rating_approvals(
+    connection: sqlite3.Connection, exam_id: str
+) -> dict[str, RatingApproval]:
+    """The latest vote on each rating group's list."""
+    if not has_table(connection, "rating_approvals"):
+        return {}
+    latest: dict[str, RatingApproval] = {}
+    for (body,) in connection.execute(
+        "SELECT body FROM rating_approvals WHERE exam_id = ? ORDER BY id", (exam_id,)
+    ):
+        data = json.loads(body)
+        approval = RatingApproval(
+            data["exam"],
+            data["group"],
+            float(data["at"]),
+            tuple(data["present"]),
+            dict(data["votes"]),
+            int(data["group_size"]),
+            int(data["quorum_needed"]),
+            bool(data["approved"]),
+            str(data["list_sha256"]),
+            str(data["protocol"]),
+        )
+        latest[approval.group] = approval
+    return latest
+
+
+def approval_json(approval: RatingApproval) -> dict[str, Any]:
+    return {
+        "exam": approval.exam_id,
+        "group": approval.group,
+        "at": approval.at,
+        "present": list(approval.present),
+        "votes": dict(approval.votes),
+        "group_size": approval.group_size,
+        "quorum_needed": approval.quorum_needed,
+        "approved": approval.approved,
+        "list_sha256": approval.list_sha256,
+        "protocol": approval.protocol,
+    }

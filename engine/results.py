@@ -17,6 +17,7 @@ from engine import records
 from engine.book import (
     AppealRecord,
     GroupMember,
+    RatingApproval,
     ResultsBook,
     ScoreChange,
     SignatureRecord,
@@ -87,6 +88,7 @@ class StoredRecords:
     appeals: tuple[AppealRecord, ...]
     changes: tuple[ScoreChange, ...]
     staff_names: dict[str, str]
+    rating_approvals: dict[str, RatingApproval]
 
 
 def read_records(
@@ -115,6 +117,7 @@ def read_records(
             if change.sitting_id in sitting_ids
         ),
         staff_names=records.load_staff_names(connection, exam_id),
+        rating_approvals=records.load_rating_approvals(connection, exam_id),
     )
 
 
@@ -179,6 +182,7 @@ def assemble_book(
         tag_titles=tag_titles(exam, banks or {}),
         posts=posts_of(exam, posts),
         staff_names=stored.staff_names,
+        rating_approvals=stored.rating_approvals,
     )
 
 

@@ -11,10 +11,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from zoneinfo import ZoneInfo
 
-from engine.book import AppealRecord, ResultsBook, SignatureRecord, SittingRecord
+from engine.book import (
+    VOTES,
+    AppealRecord,
+    RatingApproval,
+    ResultsBook,
+    SignatureRecord,
+    SittingRecord,
+)
 from engine.dates import exam_zone, local_text
 from engine.documents import Document, SignatureLine, slug
 from engine.model import Exam
+from engine.rating_approval import approval_state
 from engine.schemes import ExamResult, Outcome, PartResult, RatingList
 
 RESULTS_SHEET = "results-sheet"
@@ -268,9 +276,32 @@ def _rating_list(
             "Підсумковий бал — сума балів двох тестів, кожен приведений до 100 (разом не більше "
             "200, по 50 %).",
             tie_rule,
+            _approval_note(book.rating_approvals.get(rating.group), rating, exam),
         ),
         signature_lines=_head_and_secretary(book),
     )
+
+
+def _approval_note(approval: RatingApproval | None, rating: RatingList, exam: Exam) -> str:
+    """Whether the working group approved this very list (UA-14), and how it voted."""
+    state = approval_state(approval, rating)
+    if approval is None or state == "none":
+        return "Рейтинговий список робочою групою ще не затверджено."
+    when = local_text(approval.at, exam_zone(exam, DEFAULT_TIMEZONE))
+    counts = {vote: sum(1 for v in approval.votes.values() if v == vote) for vote in VOTES}
+    vote = (
+        f"{when}, протокол {approval.protocol}: присутні {len(approval.present)} з "
+        f"{approval.group_size} (кворум — не менше {approval.quorum_needed}); за — "
+        f"{counts['uphold']}, проти — {counts['reject']}, утрималися — {counts['abstain']}"
+    )
+    if state == "changed":
+        return (
+            f"Список змінився після голосування робочої групи ({vote}): потребує нового "
+            "затвердження."
+        )
+    if state == "rejected":
+        return f"Робоча група не затвердила рейтинговий список ({vote})."
+    return f"Затверджено робочою групою більшістю голосів ({vote})."
 
 
 def _part_cell(raw: Mapping[str, float], items: Mapping[str, float], part_id: str) -> str:

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import html
 import io
 import json
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -268,3 +270,55 @@ def test_the_key_command_prints_the_key_documents_are_sealed_with(
     printed = capsys.readouterr().out.split()
     page = next(out.glob("*.html"))
     assert printed[2] == signatures.verify_file(page).seal.key_id
+
+
+def _rating_note(world: World, tmp_path: Path, name: str) -> str:
+    """The approval note under the Kyiv rating list, as the written page carries it."""
+    out = tmp_path / name
+    run(world, "results", "documents", "--exam", "ua-t", "--out", str(out), "--kind", "rating-list")
+    page = next(out.glob("rating-list-*kyieva*.html")).read_text(encoding="utf-8")
+    (note,) = re.findall(r'<p class="note">([^<]*[Зз]атверд[^<]*)<', page)
+    return html.unescape(note)
+
+
+def test_the_group_approves_a_rating_list_and_a_later_change_voids_it(
+    world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    office = "Окружна прокуратура міста Києва №1"
+    assert run(world, "group", "set", "--exam", "ua-t", str(write_group(tmp_path / "g.csv"))) == 0
+    assert "ще не затверджено" in _rating_note(world, tmp_path, "before")
+    vote = ["results", "approve-rating", "--exam", "ua-t", "--office", office]
+    nine = ",".join(f"m{n:02d}" for n in range(1, 10))
+    capsys.readouterr()
+    assert run(world, *vote, "--present", nine, "--uphold", nine, "--protocol", "№ 3") == 1
+    assert "no quorum: 9 of 15 members present, 10 needed" in capsys.readouterr().err
+    ten = ",".join(f"m{n:02d}" for n in range(1, 11))
+    assert run(world, *vote, "--present", ten, "--uphold", "m01,m02,m03,m04,m05",
+               "--reject", "m06,m07,m08,m09", "--abstain", "m10",
+               "--protocol", "№ 3 від 10.03.2026") == 0  # fmt: skip
+    assert f"rating list {office}: not approved" in capsys.readouterr().out
+    assert "не затвердила" in _rating_note(world, tmp_path, "rejected"), "5 of 10: no majority"
+    assert run(world, *vote, "--present", ten, "--uphold", "m01,m02,m03,m04,m05,m06",
+               "--reject", "m07,m08,m09,m10", "--protocol", "№ 4 від 11.03.2026") == 0  # fmt: skip
+    approved = _rating_note(world, tmp_path, "approved")
+    assert approved.startswith("Затверджено робочою групою більшістю голосів")
+    assert "протокол № 4 від 11.03.2026" in approved and "за — 6, проти — 4" in approved
+    events = [
+        e for e in read_journal(world.data_dir / "examhall.sqlite3") if e.kind == "rating-voted"
+    ]
+    assert len(events) == 2
+
+    appeal = ["--exam", "ua-t", "--candidate", "ua-01", "--subject", "result"]
+    assert run(world, "appeal", "file", *appeal, "--by", "ua-01", "--part", "professional",
+               "--grounds", "item 3") == 0  # fmt: skip
+    decide = ["appeal", "decide", "--exam", "ua-t", "--number", "1", "--present", ten]
+    assert run(world, *decide, "--uphold", ten, "--decision", "two points added",
+               "--new-score", "6") == 0  # fmt: skip
+    assert "змінився після голосування" in _rating_note(world, tmp_path, "after-appeal"), (
+        "the list the group approved is not the list now"
+    )
+    assert run(world, *vote, "--present", ten, "--uphold", ten, "--protocol", "№ 5") == 0
+    assert _rating_note(world, tmp_path, "again").startswith("Затверджено")
+    assert run(world, *vote[:-1], "Нема такої", "--present", ten, "--uphold", ten,
+               "--protocol", "№ 6") == 1  # fmt: skip
+    assert "has no rating list for 'Нема такої'" in capsys.readouterr().err
