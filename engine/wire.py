@@ -381,6 +381,8 @@ class ActionResult(Message):
     ok: bool
     code: str = ""
     message: str = ""
+    access_code: str = ""
+    """Set by `new-code` only: the candidate's new one-time access code, shown once."""
 
 
 @message

@@ -99,8 +99,8 @@ async def _serve(ws: web.WebSocketResponse, hall: Hall, staff: Staff) -> None:
         reply: wire.Message
         if isinstance(msg, wire.Action):
             try:
-                await act(hall, staff, msg)
-                reply = wire.ActionResult(msg.id, True)
+                access_code = await act(hall, staff, msg)
+                reply = wire.ActionResult(msg.id, True, access_code=access_code or "")
             except RequestError as refusal:
                 reply = wire.ActionResult(msg.id, False, refusal.code, refusal.message)
         elif isinstance(msg, wire.Detail):

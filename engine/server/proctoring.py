@@ -10,6 +10,7 @@ from engine import wire
 from engine.exceptions import CandidateError, ForbiddenError
 from engine.model import Staff
 from engine.roster import iin_problem
+from engine.server.auth import hash_code, new_access_code
 from engine.server.hall import Hall, LiveSitting
 from engine.sitting import SittingEvent, State
 
@@ -41,8 +42,10 @@ def check_site(staff: Staff, hall: Hall, sitting_id: str) -> None:
         raise ForbiddenError(f"sitting {sitting_id!r} is not at a site you watch", code="forbidden")
 
 
-async def act(hall: Hall, staff: Staff, action: wire.Action) -> None:
-    """Carry out one proctor action; raises a `RequestError` with a code when refused."""
+async def act(hall: Hall, staff: Staff, action: wire.Action) -> str | None:
+    """Carry out one proctor action; raises a `RequestError` with a code when refused.
+
+    Returns the new access code for `new-code`, None for every other action."""
     if not staff.may_act:
         raise ForbiddenError("observers watch; they do not act", code="forbidden")
     check_site(staff, hall, action.sitting)
@@ -90,8 +93,28 @@ async def act(hall: Hall, staff: Staff, action: wire.Action) -> None:
         await hall.close(live, sitting.terminate(now, by=by, reason=_reason(action)))
     elif kind == "no-show":
         await hall.close(live, sitting.mark_no_show(now, by=by))
+    elif kind == "new-code":
+        return await _new_code(hall, live, by, now)
     else:
         raise CandidateError(f"unknown action {kind!r}", code="bad_field")
+    return None
+
+
+async def _new_code(hall: Hall, live: LiveSitting, by: str, now: float) -> str:
+    """A new one-time access code for a candidate who can no longer sign in (a device lost or
+    changed, the code used up): the old code stops working, the sitting goes on where it was,
+    and the journal says who issued it (never the code itself)."""
+    sitting = live.sitting
+    if sitting.state.is_final:
+        raise CandidateError(
+            "the sitting is closed; a new code would open nothing", code="illegal_state"
+        )
+    code = new_access_code()
+    event = SittingEvent(sitting.id, "access-code-reissued", now, {"by": by})
+    await hall.store.replace_code(
+        sitting.snapshot.exam_id, sitting.snapshot.candidate_id, hash_code(code), event
+    )
+    return code
 
 
 def _reason(action: wire.Action) -> str:

@@ -59,6 +59,13 @@ class Store(Protocol):
         """Undo `redeem_code`: its holder was refused admission and may come back later."""
         ...
 
+    async def replace_code(
+        self, exam_id: str, candidate_id: str, code_hash: str, event: SittingEvent | None
+    ) -> None:
+        """Give the candidate a new one-time access code (the old one stops working), and
+        journal `event` with it when given."""
+        ...
+
     async def unused_codes(self, exam_id: str) -> set[str]:
         """Candidate ids whose access code is still unused (for the demo roster)."""
         ...

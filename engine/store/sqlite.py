@@ -711,6 +711,22 @@ class SQLiteStore:
 
         return await self.run(job)
 
+    async def replace_code(
+        self, exam_id: str, candidate_id: str, code_hash: str, event: SittingEvent | None
+    ) -> None:
+        def job(connection: sqlite3.Connection) -> None:
+            changed = connection.execute(
+                "UPDATE candidates SET code_hash = ?, code_used_at = NULL "
+                "WHERE exam_id = ? AND id = ?",
+                (code_hash, exam_id, candidate_id),
+            ).rowcount
+            if changed != 1:
+                raise StoreError(f"no candidate {candidate_id!r} in exam {exam_id!r}")
+            if event is not None:
+                self.append_event(connection, event.sitting_id, event.kind, event.at, event.data)
+
+        await self.run(job)
+
     async def release_code(self, code_hash: str) -> None:
         """Make a redeemed code usable again (its holder was refused admission)."""
 

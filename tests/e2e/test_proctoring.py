@@ -383,3 +383,49 @@ async def test_a_proctor_who_does_not_read_slows_no_candidate(
     )
     await proctor.close()
     await client.close()
+
+
+async def test_a_candidate_on_another_device_signs_in_with_a_new_code_and_goes_on(
+    desk: Desk,
+) -> None:
+    client, signed = await candidate_at(desk.running, "site-a")
+    proctor = await desk.watch("proctor-a")
+    form = await admitted(proctor, client, signed["document"])
+    first = form.items[0].id
+    await client.answer(first, 2)
+    await client.close()  # the laptop died; the used code cannot sign in again
+    codes = dict(desk.running.codes(EXAM).rows)
+    old_code = codes[signed["candidate"]["id"]]
+    with pytest.raises(ClientError) as used:
+        await sign_in(desk.running.url, old_code)
+    assert used.value.code == "code_used"
+
+    observer = await desk.watch("observer")
+    refused = await observer.act(sitting_of(client), "new-code")
+    assert (refused.ok, refused.code, refused.access_code) == (False, "forbidden", "")
+    issued = await proctor.act(sitting_of(client), "new-code")
+    assert issued.ok and len(issued.access_code) == 11 and issued.access_code != old_code
+    with pytest.raises(ClientError) as gone:
+        await sign_in(desk.running.url, old_code)
+    assert gone.value.code == "bad_code", "the old code stops working"
+
+    again = await sign_in(desk.running.url, issued.access_code)
+    other_device = CandidateClient(desk.running.url, again["token"], "main")
+    welcome = await other_device.connect()
+    assert welcome.state == "running" and welcome.sitting == sitting_of(client)
+    assert [(a.item, a.choice) for a in welcome.answers] == [(first, 2)], "the answer is there"
+    with pytest.raises(ClientError):
+        await sign_in(desk.running.url, issued.access_code)  # one use, as every code
+
+    reissued = [
+        e
+        for e in await desk.running.hall.store.events_of(sitting_of(client))
+        if e["kind"] == "access-code-reissued"
+    ]
+    assert [e["data"] for e in reissued] == [{"by": "proctor-a"}], "who, never the code"
+    assert (await proctor.act(sitting_of(client), "terminate", reason="left the room")).ok
+    closed = await proctor.act(sitting_of(client), "new-code")
+    assert (closed.ok, closed.code) == (False, "illegal_state")
+    await other_device.close()
+    await observer.close()
+    await proctor.close()

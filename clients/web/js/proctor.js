@@ -522,6 +522,7 @@ function renderActions(tile) {
     "return-lost-time": live && tile.lost_s > 0,
     terminate: live || state === "checked-in",
     "no-show": before,
+    "new-code": !isClosed(tile),
   };
   for (const form of $$("#actions form")) form.hidden = !available[form.dataset.kind];
   const admit = $('#actions form[data-kind="admit"] button');
@@ -581,7 +582,9 @@ async function onAction(event) {
     const reply = await P.socket.request(message);
     if (reply.ok) {
       result.dataset.state = "ok";
-      result.textContent = t("proctor.result.ok", { action: t(`proctor.done.${kind}`) });
+      result.textContent = reply.access_code
+        ? t("proctor.result.newCode", { code: reply.access_code })
+        : t("proctor.result.ok", { action: t(`proctor.done.${kind}`) });
       form.reset();
       loadRecords();
     } else {

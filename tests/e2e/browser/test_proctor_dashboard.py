@@ -13,7 +13,7 @@ from pathlib import Path
 
 from playwright.async_api import BrowserContext, expect
 
-from engine.client import CandidateClient, sign_in
+from engine.client import CandidateClient, sign_in, sign_in_sync
 from tests.e2e.browser.pages import Candidate, Dashboard, fresh_code
 from tests.e2e.conftest import Running
 
@@ -107,6 +107,17 @@ async def test_a_proctor_admits_watches_and_terminates_and_the_candidate_sees_it
     await board.expect_result("ok", "Выполнено: предупреждение отправлено.")
     await expect(page.locator("#notice")).to_be_visible()
     await expect(page.locator("#notice-text")).to_have_text("Смотрите на экран, пожалуйста")
+
+    # A new access code for a candidate who has to sign in again elsewhere: shown once.
+    await board.act("new-code")
+    await board.expect_result(
+        "ok",
+        re.compile(r"^Новый код доступа: [A-Z2-9]{5}-[A-Z2-9]{5}\. Передайте его кандидату"),
+    )
+    shown = await proctor.locator("#action-result").text_content() or ""
+    new_code = re.findall(r"[A-Z2-9]{5}-[A-Z2-9]{5}", shown)[0]
+    signed = await asyncio.to_thread(sign_in_sync, site.url, new_code)
+    assert signed["candidate"]["id"] == candidate.candidate_id
 
     await board.act("pause", reason="Проверка помещения")
     await expect(page.locator("#paused-overlay")).to_be_visible()
