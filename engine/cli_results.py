@@ -97,7 +97,11 @@ def _results(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     documents.add_argument(
         "--kind", action="append", default=None, help="only this kind (repeatable)"
     )
-    documents.add_argument("--format", default="html,csv", help="html, csv or both")
+    documents.add_argument(
+        "--format",
+        default="html,csv",
+        help="comma-separated: html, csv, pdf (pdf is printed by Chromium)",
+    )
     documents.add_argument("--candidate", default=None, help="only this candidate's papers")
     documents.add_argument("--posts", action="append", help='posts per office: "OFFICE=N"')
     documents.set_defaults(run=_documents)

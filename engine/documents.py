@@ -15,13 +15,17 @@ import csv
 import html
 import io
 import re
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from engine import signatures
+from engine.pdf import print_pdf
 
-FORMATS = ("html", "csv")
+FORMATS = ("html", "csv", "pdf")
+DEFAULT_FORMATS = ("html", "csv")
+"""PDF is printed by Chromium (`engine.pdf`), so it is asked for, not written by default."""
 
 _TRANSLITERATION = {
     **dict(
@@ -145,7 +149,7 @@ def write_document(
     *,
     exam_id: str,
     issued_at: float,
-    formats: Sequence[str] = FORMATS,
+    formats: Sequence[str] = DEFAULT_FORMATS,
 ) -> list[Path]:
     """Write `document` in each format, sealed; returns the files written (seals included)."""
     unknown = [fmt for fmt in formats if fmt not in FORMATS]
@@ -165,6 +169,13 @@ def write_document(
             page = render_html(document, key_id=signer.key_id)
             path.write_bytes(signatures.seal_html(page, signer, {**meta, "format": fmt}))
             written.append(path)
+        elif fmt == "pdf":
+            with tempfile.TemporaryDirectory(prefix="examhall-page-") as scratch:
+                page_path = Path(scratch) / f"{document.name}.html"
+                page_path.write_bytes(render_html(document, key_id=signer.key_id))
+                print_pdf(page_path, path)
+            written.append(path)
+            written.append(signatures.write_detached(path, signer, {**meta, "format": fmt}))
         else:
             path.write_bytes(render_csv(document))
             written.append(path)

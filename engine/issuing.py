@@ -16,7 +16,7 @@ from pathlib import Path
 
 from engine import records, signatures
 from engine.book import ResultsBook
-from engine.documents import FORMATS, Document, write_document
+from engine.documents import DEFAULT_FORMATS, Document, write_document
 from engine.exceptions import ConfigError
 from engine.model import Bank, Exam
 from engine.plugins import SchemeRegistry
@@ -55,7 +55,7 @@ def write_all(
     *,
     exam_id: str,
     issued_at: float,
-    formats: Sequence[str] = FORMATS,
+    formats: Sequence[str] = DEFAULT_FORMATS,
 ) -> dict[str, list[Path]]:
     """Write each document sealed; returns the files by document name."""
     return {
@@ -74,7 +74,7 @@ def issue_documents(
     *,
     now: float,
     kinds: Sequence[str] = (),
-    formats: Sequence[str] = FORMATS,
+    formats: Sequence[str] = DEFAULT_FORMATS,
     banks: Mapping[str, Bank] | None = None,
     posts: Mapping[str, int] | None = None,
     candidate_id: str | None = None,

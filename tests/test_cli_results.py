@@ -322,3 +322,32 @@ def test_the_group_approves_a_rating_list_and_a_later_change_voids_it(
     assert run(world, *vote[:-1], "Нема такої", "--present", ten, "--uphold", ten,
                "--protocol", "№ 6") == 1  # fmt: skip
     assert "has no rating list for 'Нема такої'" in capsys.readouterr().err
+
+
+def test_rating_lists_print_to_sealed_pdf_and_without_chromium_say_what_is_missing(
+    world: World,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    out = tmp_path / "pdf"
+    documents = ["results", "documents", "--exam", "ua-t", "--kind", "rating-list"]
+    assert run(world, *documents, "--out", str(out), "--format", "pdf,html") == 0
+    pdfs = sorted(out.glob("*.pdf"))
+    assert [p.stem for p in pdfs] == sorted(p.stem for p in out.glob("*.html")) and len(pdfs) == 2
+    for pdf in pdfs:
+        data = pdf.read_bytes()
+        assert data.startswith(b"%PDF-") and b"DejaVuSerif" in data, "Cyrillic in an embedded font"
+    capsys.readouterr()
+    assert main(["results", "verify", *map(str, pdfs)]) == 0
+    pdfs[0].write_bytes(pdfs[0].read_bytes() + b"\n")
+    assert main(["results", "verify", str(pdfs[0])]) == 1
+
+    monkeypatch.setenv("EXAMHALL_CHROMIUM", str(tmp_path / "no-such-browser"))
+    assert run(world, *documents, "--out", str(tmp_path / "none"), "--format", "pdf") != 0
+    assert "is not an executable" in capsys.readouterr().err
+    assert list((tmp_path / "none").glob("*.pdf")) == []
+    monkeypatch.delenv("EXAMHALL_CHROMIUM")
+    monkeypatch.setenv("PATH", str(tmp_path))  # no Chromium anywhere
+    assert run(world, *documents, "--out", str(tmp_path / "none"), "--format", "pdf") != 0
+    assert "apt-get install chromium" in capsys.readouterr().err
