@@ -83,7 +83,7 @@ def test_written_documents_are_sealed_in_each_format(tmp_path: Path) -> None:
             assert seal.meta["exam"] == "ua-t" and seal.meta["kind"] == "results-sheet"
     with pytest.raises(ValueError, match="unknown format"):
         write_document(
-            SHEET, tmp_path / "out", signer, exam_id="ua-t", issued_at=0, formats=["pdf"]
+            SHEET, tmp_path / "out", signer, exam_id="ua-t", issued_at=0, formats=["docx"]
         )
 
 
