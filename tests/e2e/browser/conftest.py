@@ -8,9 +8,11 @@ downloaded: `executable_path` is the system chromium that ./scripts/test install
 from __future__ import annotations
 
 import os
+import wave
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 from playwright.async_api import Browser, BrowserContext, async_playwright
 
@@ -76,6 +78,42 @@ async def browser_without_media_consent() -> AsyncIterator[Browser]:
             yield launched
         finally:
             await launched.close()
+
+
+@pytest.fixture
+async def browser_hearing_speech(tmp_path: Path) -> AsyncIterator[Browser]:
+    """Chromium whose fake microphone plays a room: 3 s of quiet, then 4 s of a voice-loud
+    warble, over and over (a WAV file Chromium captures instead of its usual beep)."""
+    missing = _missing_setup()
+    if missing:
+        if os.environ.get("CI"):
+            pytest.fail(missing)
+        pytest.skip(missing)
+    sound = tmp_path / "room-with-speech.wav"
+    write_room_with_speech(sound)
+    args = [*LAUNCH_ARGS, f"--use-file-for-fake-audio-capture={sound}"]
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=args
+        )
+        try:
+            yield launched
+        finally:
+            await launched.close()
+
+
+def write_room_with_speech(path: Path, rate: int = 48_000) -> None:
+    """16-bit mono PCM: quiet noise (RMS about 0.003), then a 200–300 Hz warble at 0.35."""
+    rng = np.random.default_rng(5)
+    quiet = rng.normal(0.0, 0.003, 3 * rate)
+    t = np.arange(4 * rate) / rate
+    voice = 0.35 * np.sin(2 * np.pi * (250 + 50 * np.sin(2 * np.pi * 3 * t)) * t)
+    samples = np.clip(np.concatenate([quiet, voice]), -1.0, 1.0)
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes((samples * 32767).astype("<i2").tobytes())
 
 
 @pytest.fixture

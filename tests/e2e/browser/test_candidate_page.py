@@ -450,3 +450,32 @@ async def test_a_busy_server_has_the_page_send_its_still_again_when_told(
     assert gate.turned_away == {"many_under_way": 1}
     assert candidate.errors == []
     await context.close()
+
+
+async def test_a_candidate_talking_through_the_real_microphone_path_is_flagged(
+    browser_hearing_speech: Browser, site: Running
+) -> None:
+    """The page's level meter, its levels frames and the talk detector, end to end."""
+    context = await browser_hearing_speech.new_context(locale="ru-RU")
+    candidate = await Candidate.open(context, site, "b-kz")
+    await candidate.sign_in()
+    await candidate.choose_language("Русский язык")
+    await candidate.check_devices()
+    await candidate.accept_rules_and_start()
+    sitting = candidate.sitting_id()
+
+    async def heard() -> list[dict[str, object]]:
+        events = await site.hall.store.events_of(sitting)
+        return [e["data"] for e in events if e["kind"] == "irregularity"]
+
+    async with asyncio.timeout(25):  # a levels frame every 5 s; 4 s of voice in every 7
+        while not [f for f in await heard() if f["kind"] == "talk"]:
+            await asyncio.sleep(0.5)
+    talk = next(f for f in await heard() if f["kind"] == "talk")
+    assert talk["source"] == "talk"
+    # The level is the warble's own (RMS of a 0.35 sine: 0.25), not Chromium's default beep.
+    assert re.search(
+        r"speech-like sound for \d\.\d s \(level 0\.2\d, room 0\.00\)", str(talk["detail"])
+    )
+    assert candidate.errors == []
+    await context.close()
