@@ -72,3 +72,21 @@ def test_passwords_are_salted_scrypt_hashes() -> None:
     assert not password_matches("correct horsE", first)
     assert not password_matches("correct horse", "md5$abc")
     assert not password_matches("correct horse", "garbage")
+
+
+def test_tokens_issued_before_a_new_access_code_are_refused_and_later_ones_are_not() -> None:
+    issuer = TokenIssuer(b"k" * 32, ttl_s=600)
+    now = time.time() - 10  # every token below was issued in the past
+    old, _ = issuer.issue(subject="c1", exam_id="e", role="candidate", now=now)
+    other, _ = issuer.issue(subject="c2", exam_id="e", role="candidate", now=now)
+    issuer.verify(old, role="candidate")  # verified once: kept, and still checked again
+    issuer.replace_before("e", "c1", now + 0.5)
+    with pytest.raises(AuthError) as replaced:
+        issuer.verify(old, role="candidate")
+    assert replaced.value.code == "token_replaced"
+    assert issuer.verify(other, role="candidate").subject == "c2", "only that candidate's"
+    new, _ = issuer.issue(subject="c1", exam_id="e", role="candidate", now=now + 0.7)
+    assert issuer.verify(new, role="candidate").subject == "c1"
+    issuer.replace_before("e", "c1", now + 0.2)  # an older replacement never loosens it
+    with pytest.raises(AuthError):
+        issuer.verify(old, role="candidate")

@@ -430,3 +430,26 @@ async def test_closing_finishes_the_writes_already_sent(tmp_path: Path) -> None:
     assert len(_notes(store)) == 200
     with pytest.raises(StoreError, match="not open"):
         await store.run_after_appending(b"x", _note_in_meta, "late")
+
+
+async def test_a_new_access_code_replaces_the_old_and_is_remembered_after_a_restart(
+    tmp_path: Path,
+) -> None:
+    store = SQLiteStore(tmp_path / "data")
+    await store.open()
+    await store.register_exam("e", [Candidate("c1", "e", "Test Candidate", "site")], {"c1": "h1"})
+    await store.redeem_code("h1", 5.0)
+    event = SittingEvent("e/c1/p", "access-code-reissued", 7.0, {"by": "proctor-a"})
+    await store.replace_code("e", "c1", "h2", event)
+    with pytest.raises(AuthError, match="unknown access code"):
+        await store.redeem_code("h1", 8.0)
+    assert (await store.redeem_code("h2", 8.0)).candidate_id == "c1"
+    with pytest.raises(StoreError, match="no candidate 'c9'"):
+        await store.replace_code("e", "c9", "h3", replace(event, sitting_id="e/c9/p"))
+    await store.close()
+    reopened = SQLiteStore(tmp_path / "data")
+    await reopened.open()
+    assert await reopened.replaced_tokens() == {("e", "c1"): 7.0}
+    events = [e for e in read_journal(reopened.path) if e.kind == "access-code-reissued"]
+    assert len(events) == 1
+    await reopened.close()

@@ -92,6 +92,8 @@ def _store_and_hall(schemes: SchemeRegistry | None):  # type: ignore[no-untyped-
             registry = schemes or SchemeRegistry(manager)
             runtimes = await load_runtimes(config, store, records)
             tokens = TokenIssuer(await store.server_secret(), config.token_ttl_s)
+            for (exam_id, candidate_id), at in (await store.replaced_tokens()).items():
+                tokens.replace_before(exam_id, candidate_id, at)
             hall = Hall(store, runtimes, registry, tokens, detectors=DetectorRegistry(manager))
             hall.records = records
             app[keys.HALL] = hall

@@ -44,6 +44,7 @@ class Claims:
     exam_id: str
     role: str
     expires_at: float
+    issued_at: float = 0.0
 
 
 class TokenIssuer:
@@ -57,6 +58,14 @@ class TokenIssuer:
         self.ttl_s = ttl_s
         self._verified: dict[str, Claims] = {}
         """Every upload and reconnect carries the token; decoding a JWT costs about 60 µs."""
+        self._replaced: dict[tuple[str, str], float] = {}
+        """(exam, subject) → tokens issued before this instant no longer count: a proctor
+        issued the candidate a new access code (a lost or changed device)."""
+
+    def replace_before(self, exam_id: str, subject: str, at: float) -> None:
+        """Refuse the subject's tokens issued before `at` from now on."""
+        key = (exam_id, subject)
+        self._replaced[key] = max(at, self._replaced.get(key, at))
 
     def issue(self, *, subject: str, exam_id: str, role: str, now: float) -> tuple[str, float]:
         expires_at = now + self.ttl_s
@@ -66,6 +75,7 @@ class TokenIssuer:
                 "exam": exam_id,
                 "role": role,
                 "iat": int(now),
+                "at": now,
                 "exp": int(expires_at),
             },
             self._secret,
@@ -88,6 +98,11 @@ class TokenIssuer:
         if claims.role not in roles:
             wanted = " or ".join(sorted(roles))
             raise AuthError(f"this is not a token of a {wanted}", code="wrong_role")
+        replaced = self._replaced.get((claims.exam_id, claims.subject))
+        if replaced is not None and claims.issued_at < replaced:
+            raise AuthError(
+                "a new access code was issued for you: sign in with it", code="token_replaced"
+            )
         return claims
 
     def _decode(self, token: str) -> Claims:
@@ -103,7 +118,11 @@ class TokenIssuer:
         except jwt.InvalidTokenError as error:
             raise AuthError(f"the token is not valid: {error}", code="bad_token") from None
         return Claims(
-            str(claims["sub"]), str(claims["exam"]), str(claims["role"]), float(claims["exp"])
+            str(claims["sub"]),
+            str(claims["exam"]),
+            str(claims["role"]),
+            float(claims["exp"]),
+            float(claims.get("at", claims.get("iat", 0))),
         )
 
 

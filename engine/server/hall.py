@@ -369,6 +369,14 @@ class Hall:
         """A frame arrived from the candidate."""
         live.last_seen = self.now()
 
+    async def let_go(self, live: LiveSitting, error: wire.Error) -> None:
+        """Tell the sitting's connection, if any, why it ends (`error`), and close it."""
+        link = live.link
+        if link is None:
+            return
+        await _quietly(link.send(wire.serialize(error)))
+        await _quietly(link.close(error.close_code or wire.CloseCode.UNAUTHORIZED, error.code))
+
     async def _supersede(self, link: Link) -> None:
         error = wire.Error(
             "superseded",

@@ -102,18 +102,26 @@ async def act(hall: Hall, staff: Staff, action: wire.Action) -> str | None:
 
 async def _new_code(hall: Hall, live: LiveSitting, by: str, now: float) -> str:
     """A new one-time access code for a candidate who can no longer sign in (a device lost or
-    changed, the code used up): the old code stops working, the sitting goes on where it was,
-    and the journal says who issued it (never the code itself)."""
+    changed, the code used up): the old code and the tokens it gave stop working (a device
+    still connected is let go), the sitting goes on where it was, and the journal says who
+    issued it (never the code itself)."""
     sitting = live.sitting
     if sitting.state.is_final:
         raise CandidateError(
             "the sitting is closed; a new code would open nothing", code="illegal_state"
         )
     code = new_access_code()
+    exam_id, candidate_id = sitting.snapshot.exam_id, sitting.snapshot.candidate_id
     event = SittingEvent(sitting.id, "access-code-reissued", now, {"by": by})
-    await hall.store.replace_code(
-        sitting.snapshot.exam_id, sitting.snapshot.candidate_id, hash_code(code), event
+    await hall.store.replace_code(exam_id, candidate_id, hash_code(code), event)
+    hall.tokens.replace_before(exam_id, candidate_id, now)
+    replaced = wire.Error(
+        "token_replaced",
+        "a new access code was issued for you: sign in with it",
+        fatal=True,
+        close_code=wire.CloseCode.UNAUTHORIZED,
     )
+    await hall.let_go(live, replaced)
     return code
 
 

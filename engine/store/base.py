@@ -60,10 +60,14 @@ class Store(Protocol):
         ...
 
     async def replace_code(
-        self, exam_id: str, candidate_id: str, code_hash: str, event: SittingEvent | None
+        self, exam_id: str, candidate_id: str, code_hash: str, event: SittingEvent
     ) -> None:
-        """Give the candidate a new one-time access code (the old one stops working), and
-        journal `event` with it when given."""
+        """Give the candidate a new one-time access code at `event.at`: the old code stops
+        working, so do tokens issued before; `event` is journaled with it."""
+        ...
+
+    async def replaced_tokens(self) -> dict[tuple[str, str], float]:
+        """(exam, candidate) → when their tokens were last replaced by a new access code."""
         ...
 
     async def unused_codes(self, exam_id: str) -> set[str]:

@@ -63,7 +63,7 @@ CREATE TABLE IF NOT EXISTS exams (id TEXT PRIMARY KEY, secret BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS candidates (
     exam_id TEXT NOT NULL, id TEXT NOT NULL, full_name TEXT NOT NULL, site_id TEXT NOT NULL,
     office TEXT NOT NULL, document TEXT NOT NULL,
-    code_hash TEXT UNIQUE, code_used_at REAL,
+    code_hash TEXT UNIQUE, code_used_at REAL, tokens_replaced_at REAL,
     PRIMARY KEY (exam_id, id)
 );
 CREATE TABLE IF NOT EXISTS sittings (
@@ -212,6 +212,9 @@ class SQLiteStore:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         connection = connect(self.path)
         connection.executescript(SCHEMA)
+        columns = {row[1] for row in connection.execute("PRAGMA table_info(candidates)")}
+        if "tokens_replaced_at" not in columns:  # a store made before new access codes
+            connection.execute("ALTER TABLE candidates ADD COLUMN tokens_replaced_at REAL")
         connection.execute(f"PRAGMA wal_autocheckpoint={WRITER_AUTOCHECKPOINT_PAGES}")
         self._max_variables = connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
         row = connection.execute(
@@ -712,20 +715,29 @@ class SQLiteStore:
         return await self.run(job)
 
     async def replace_code(
-        self, exam_id: str, candidate_id: str, code_hash: str, event: SittingEvent | None
+        self, exam_id: str, candidate_id: str, code_hash: str, event: SittingEvent
     ) -> None:
         def job(connection: sqlite3.Connection) -> None:
             changed = connection.execute(
-                "UPDATE candidates SET code_hash = ?, code_used_at = NULL "
+                "UPDATE candidates SET code_hash = ?, code_used_at = NULL, tokens_replaced_at = ? "
                 "WHERE exam_id = ? AND id = ?",
-                (code_hash, exam_id, candidate_id),
+                (code_hash, event.at, exam_id, candidate_id),
             ).rowcount
             if changed != 1:
                 raise StoreError(f"no candidate {candidate_id!r} in exam {exam_id!r}")
-            if event is not None:
-                self.append_event(connection, event.sitting_id, event.kind, event.at, event.data)
+            self.append_event(connection, event.sitting_id, event.kind, event.at, event.data)
 
         await self.run(job)
+
+    async def replaced_tokens(self) -> dict[tuple[str, str], float]:
+        def job(connection: sqlite3.Connection) -> dict[tuple[str, str], float]:
+            rows = connection.execute(
+                "SELECT exam_id, id, tokens_replaced_at FROM candidates "
+                "WHERE tokens_replaced_at IS NOT NULL"
+            )
+            return {(exam_id, candidate_id): float(at) for exam_id, candidate_id, at in rows}
+
+        return await self.run(job)
 
     async def release_code(self, code_hash: str) -> None:
         """Make a redeemed code usable again (its holder was refused admission)."""

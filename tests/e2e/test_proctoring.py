@@ -392,8 +392,7 @@ async def test_a_candidate_on_another_device_signs_in_with_a_new_code_and_goes_o
     proctor = await desk.watch("proctor-a")
     form = await admitted(proctor, client, signed["document"])
     first = form.items[0].id
-    await client.answer(first, 2)
-    await client.close()  # the laptop died; the used code cannot sign in again
+    await client.answer(first, 2)  # then the laptop froze, still connected; the code is used
     codes = dict(desk.running.codes(EXAM).rows)
     old_code = codes[signed["candidate"]["id"]]
     with pytest.raises(ClientError) as used:
@@ -408,6 +407,15 @@ async def test_a_candidate_on_another_device_signs_in_with_a_new_code_and_goes_o
     with pytest.raises(ClientError) as gone:
         await sign_in(desk.running.url, old_code)
     assert gone.value.code == "bad_code", "the old code stops working"
+    async with asyncio.timeout(5):
+        while client.close_code is None:
+            await asyncio.sleep(0.02)
+    assert client.close_code == wire.CloseCode.UNAUTHORIZED, "the old device is let go"
+    assert [e.code for e in client.view.errors] == ["token_replaced"]
+    stale = CandidateClient(desk.running.url, client.token, "main")
+    with pytest.raises(ClientError) as refused_token:
+        await stale.connect()
+    assert refused_token.value.code == "token_replaced", "and cannot come back"
 
     again = await sign_in(desk.running.url, issued.access_code)
     other_device = CandidateClient(desk.running.url, again["token"], "main")
@@ -427,5 +435,6 @@ async def test_a_candidate_on_another_device_signs_in_with_a_new_code_and_goes_o
     closed = await proctor.act(sitting_of(client), "new-code")
     assert (closed.ok, closed.code) == (False, "illegal_state")
     await other_device.close()
+    await client.close()
     await observer.close()
     await proctor.close()
