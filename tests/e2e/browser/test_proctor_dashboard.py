@@ -13,7 +13,7 @@ from pathlib import Path
 
 from playwright.async_api import BrowserContext, expect
 
-from engine.client import CandidateClient, sign_in, sign_in_sync
+from engine.client import CandidateClient, sign_in
 from tests.e2e.browser.pages import Candidate, Dashboard, fresh_code
 from tests.e2e.conftest import Running
 
@@ -107,17 +107,6 @@ async def test_a_proctor_admits_watches_and_terminates_and_the_candidate_sees_it
     await board.expect_result("ok", "Выполнено: предупреждение отправлено.")
     await expect(page.locator("#notice")).to_be_visible()
     await expect(page.locator("#notice-text")).to_have_text("Смотрите на экран, пожалуйста")
-
-    # A new access code for a candidate who has to sign in again elsewhere: shown once.
-    await board.act("new-code")
-    await board.expect_result(
-        "ok",
-        re.compile(r"^Новый код доступа: [A-Z2-9]{5}-[A-Z2-9]{5}\. Передайте его кандидату"),
-    )
-    shown = await proctor.locator("#action-result").text_content() or ""
-    new_code = re.findall(r"[A-Z2-9]{5}-[A-Z2-9]{5}", shown)[0]
-    signed = await asyncio.to_thread(sign_in_sync, site.url, new_code)
-    assert signed["candidate"]["id"] == candidate.candidate_id
 
     await board.act("pause", reason="Проверка помещения")
     await expect(page.locator("#paused-overlay")).to_be_visible()
@@ -243,3 +232,46 @@ async def test_a_hundred_sittings_stay_usable_and_what_needs_attention_comes_fir
     assert board.errors == []
     for client in clients[3:]:
         await client.close()
+
+
+async def test_a_candidate_whose_laptop_failed_goes_on_elsewhere_with_a_new_code(
+    site: Running, new_context: NewContext
+) -> None:
+    board = await Dashboard.open(await new_context(locale="ru-RU"), site, EXAM, "proctor-astana")
+    first = await Candidate.open(await new_context(locale="kk-KZ"), site, EXAM, "astana-gpo")
+    sitting = first.sitting_id()
+    await first.sign_in()
+    await first.choose_language("Қазақ тілі")
+    await first.check_devices()
+    await board.open_detail(sitting)
+    registered = site.hall.exams[EXAM].candidates[first.candidate_id].document
+    await board.act("confirm-identity", document=registered)
+    await board.expect_result("ok", "Выполнено: личность подтверждена.")
+    await board.action("admit").locator("button").click()
+    await first.accept_rules_and_start()
+    await first.answer(1)
+    await first.expect_save_state("saved")
+
+    # The laptop freezes; the proctor issues a new code, shown once, and reads it out.
+    await board.act("new-code")
+    pattern = r"[A-Z2-9]{5}-[A-Z2-9]{5}"
+    await board.expect_result("ok", re.compile(rf"^Новый код доступа: {pattern}\. Передайте"))
+    shown = await board.page.locator("#action-result").text_content() or ""
+    (new_code,) = re.findall(pattern, shown)
+    await expect(first.screen("ended")).to_be_visible()
+    await expect(first.page.locator("#ended-text")).to_have_text(
+        "Кіруіңіз енді жарамсыз. Проктордан жаңа кіру кодын сұраңыз."
+    )
+
+    # On another computer the new code opens the same test, with the answer given before.
+    context = await new_context(locale="kk-KZ")
+    page = await context.new_page()
+    second = Candidate(page, site, EXAM, first.candidate_id, new_code)
+    await page.goto(site.url + "/")
+    await second.sign_in()
+    await expect(second.screen("test")).to_be_visible()
+    checked = page.locator("#q-options-list input[type=radio]").nth(1)
+    await expect(checked).to_be_checked()
+    await expect(page.locator("#progress")).to_have_text("Жауап берілді: 1 / 10")
+    assert await second.stored_choices() == {first.form().items[0].item_id: 1}
+    assert board.errors == [] and second.errors == []
