@@ -377,6 +377,91 @@ async def upload_media(
         await asyncio.sleep(wait_s)
 
 
+class MediaSocket:
+    """The candidate's media socket (docs/protocol.md 6.4): one upload at a time, each answered
+    with `stored`, or refused (`ClientError` with the code); `busy` is sent again after its wait,
+    as the page does, up to `busy_retries` times."""
+
+    def __init__(self, base_url: str, token: str, part: str, *, busy_retries: int = 5) -> None:
+        self.url = ws_url(base_url).replace("/ws/candidate", "/ws/media")
+        self.token = token
+        self.part = part
+        self.busy_retries = busy_retries
+        self.ready: wire.MediaReady | None = None
+        self._ws: ClientConnection | None = None
+        self._refs = itertools.count(1)
+
+    async def connect(self) -> wire.MediaReady:
+        self._ws = await connect(self.url, compression=None, max_size=wire.MAX_SERVER_FRAME_BYTES)
+        await self._ws.send(
+            wire.serialize(wire.Hello(wire.PROTOCOL_VERSION, self.token, self.part))
+        )
+        ready = await self.reply()
+        if not isinstance(ready, wire.MediaReady):
+            raise ClientError("unexpected", f"{ready.TYPE} instead of media-ready")
+        self.ready = ready
+        return ready
+
+    async def send_chunk(
+        self, seq: int, data: bytes, media_type: str, *, client_time: float | None = None
+    ) -> wire.Stored:
+        chunk = wire.Chunk(
+            seq, media_type, data, time.time() if client_time is None else client_time
+        )
+        return await self._upload(chunk)
+
+    async def send_snapshot(self, data: bytes, media_type: str) -> wire.Stored:
+        return await self._upload(wire.Snapshot(media_type, data, next(self._refs)))
+
+    async def _upload(self, upload: wire.Chunk | wire.Snapshot) -> wire.Stored:
+        for _ in range(self.busy_retries + 1):
+            await self.send_raw(wire.serialize(upload))
+            reply = await self.reply()
+            if isinstance(reply, wire.Stored):
+                return reply
+            if not isinstance(reply, wire.Refused):
+                raise ClientError("unexpected", f"{reply.TYPE} in reply to an upload")
+            if reply.error != "busy":
+                raise ClientError(reply.error, reply.message)
+            await asyncio.sleep(reply.retry_after or 5)
+        raise ClientError("busy", f"still busy after {self.busy_retries} waits")
+
+    async def send_raw(self, frame: bytes | str) -> None:
+        """Send exactly these bytes (tests of bad input send broken ones)."""
+        if self._ws is None:
+            raise ClientError("not_connected", "connect first")
+        try:
+            await self._ws.send(frame)
+        except websockets.ConnectionClosed:
+            closed = ClientError("disconnected", "the connection closed", self._ws.close_code)
+            raise closed from None
+
+    async def reply(self) -> wire.Message:
+        """The next frame from the server; a closed socket raises `ClientError` with its code."""
+        assert self._ws is not None
+        try:
+            frame = await self._ws.recv()
+        except websockets.ConnectionClosed:
+            raise ClientError(
+                "disconnected", "the connection closed", self._ws.close_code
+            ) from None
+        if isinstance(frame, str):
+            raise ClientError("unexpected", "a text frame from the server")
+        msg = wire.parse(frame, max_bytes=wire.MAX_SERVER_FRAME_BYTES)
+        if isinstance(msg, wire.Error) and msg.fatal:
+            await self._ws.wait_closed()
+            raise ClientError(msg.code, msg.message, self._ws.close_code)
+        return msg
+
+    @property
+    def close_code(self) -> int | None:
+        return None if self._ws is None else self._ws.close_code
+
+    async def close(self) -> None:
+        if self._ws is not None:
+            await self._ws.close()
+
+
 class ProctorClient:
     """A proctor's (or observer's) connection: the site feed, actions and sitting details."""
 

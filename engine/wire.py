@@ -21,10 +21,13 @@ from typing import Any, ClassVar, Union
 import msgpack
 
 from engine.exceptions import ProtocolError
+from engine.fixation import MAX_CHUNK_BYTES
 
 PROTOCOL_VERSION = 1
 MAX_FRAME_BYTES = 64 * 1024
 """Larger client frames are refused with close code 1009 (the socket layer enforces it)."""
+MAX_MEDIA_FRAME_BYTES = MAX_CHUNK_BYTES + MAX_FRAME_BYTES
+"""The media socket's limit: a chunk of the largest size, and room for its other fields."""
 
 
 class CloseCode:
@@ -39,6 +42,7 @@ class CloseCode:
     HELLO_TIMEOUT = 4408  # no hello within the time allowed
     SUPERSEDED = 4409  # another connection took this sitting over
     GONE = 4410  # the sitting is already closed
+    IDLE = 4411  # media socket: nothing sent for a while; open it again when there is
     UNSUPPORTED = 4426  # protocol version not supported
     SERVER_ERROR = 1011  # our fault; reconnect and resume
 
@@ -294,6 +298,71 @@ class Error(Message):
     seq: int | None = None
     fatal: bool = False
     close_code: int | None = None
+
+
+# -- media socket (docs/protocol.md 6.4) -------------------------------------------------------
+
+
+@message
+@dataclass(frozen=True, slots=True)
+class Chunk(Message):
+    """A recorder chunk: `seq` counts the sitting's chunks from 1."""
+
+    TYPE: ClassVar[str] = "chunk"
+    seq: int
+    type: str
+    data: bytes
+    client_time: float | None = None
+
+
+@message
+@dataclass(frozen=True, slots=True)
+class Snapshot(Message):
+    """A camera still; the server numbers it. `ref`, if given, comes back in the reply."""
+
+    TYPE: ClassVar[str] = "snapshot"
+    type: str
+    data: bytes
+    ref: int | None = None
+
+
+@message
+@dataclass(frozen=True, slots=True)
+class MediaReady(Message):
+    """The media socket's answer to hello: send uploads now, each at most this large."""
+
+    TYPE: ClassVar[str] = "media-ready"
+    max_chunk_bytes: int
+    max_snapshot_bytes: int
+
+
+@message
+@dataclass(frozen=True, slots=True)
+class Stored(Message):
+    """An upload is on disk and in the journal (the HTTP reply's `200`)."""
+
+    TYPE: ClassVar[str] = "stored"
+    kind: str
+    seq: int
+    sha256: str
+    size: int
+    server_time: float
+    ref: int | None = None
+
+
+@message
+@dataclass(frozen=True, slots=True)
+class Refused(Message):
+    """An upload not taken, with the HTTP endpoint's error code; `busy`: send it again after
+    `retry_after` seconds."""
+
+    TYPE: ClassVar[str] = "refused"
+    kind: str
+    error: str
+    message: str
+    seq: int | None = None
+    ref: int | None = None
+    retry_after: int | None = None
 
 
 # -- staff (proctor socket) ----------------------------------------------------------------------
@@ -660,3 +729,5 @@ CLIENT_MESSAGES = frozenset(
 """What the server accepts on the candidate socket."""
 STAFF_MESSAGES = frozenset({Watch.TYPE, Action.TYPE, Detail.TYPE, Ping.TYPE})
 """What the server accepts on the proctor socket."""
+MEDIA_MESSAGES = frozenset({Hello.TYPE, Chunk.TYPE, Snapshot.TYPE})
+"""What the server accepts on the media socket."""

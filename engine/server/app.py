@@ -27,6 +27,7 @@ from engine.server.auth import TokenIssuer, hash_code, hash_password, new_access
 from engine.server.candidate_socket import candidate_socket
 from engine.server.config import ServerConfig
 from engine.server.hall import ExamRuntime, Hall
+from engine.server.media_socket import media_socket
 from engine.server.proctor_socket import proctor_socket
 from engine.server.upload_gate import UploadGate
 from engine.store.base import Store
@@ -49,6 +50,7 @@ def create_app(config: ServerConfig, *, schemes: SchemeRegistry | None = None) -
     app.on_shutdown.append(_close_sockets)
     app.router.add_get("/ws/candidate", candidate_socket)
     app.router.add_get("/ws/proctor", proctor_socket)
+    app.router.add_get("/ws/media", media_socket)
     app.router.add_routes(rest.routes)
     app.router.add_routes(media.routes)
     app.router.add_routes(results_api.routes)

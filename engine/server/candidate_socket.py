@@ -144,14 +144,16 @@ async def _dispatch(
 
 
 def read_message(
-    frame: WSMessage, allowed: frozenset[str] = wire.CLIENT_MESSAGES
+    frame: WSMessage,
+    allowed: frozenset[str] = wire.CLIENT_MESSAGES,
+    max_bytes: int = wire.MAX_FRAME_BYTES,
 ) -> wire.Message | None:
     """The parsed message, or None when the peer closed; raises for anything malformed.
 
     On an aiohttp ERROR frame (1009 for an oversized frame) aiohttp has already closed the socket.
     """
     if frame.type == WSMsgType.BINARY:
-        return wire.parse(frame.data, allowed=allowed)
+        return wire.parse(frame.data, allowed=allowed, max_bytes=max_bytes)
     if frame.type == WSMsgType.TEXT:
         raise ProtocolError("frames must be binary msgpack, not text", code="text_frame")
     return None

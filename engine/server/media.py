@@ -1,31 +1,24 @@
-"""Audio-video fixation over HTTP: media chunks and camera stills from the candidate's page.
+"""Audio-video fixation over HTTP: media chunks and camera stills, one request each.
 
-A chunk is appended to a segment file and synced (engine/store/file_child.py), then recorded
-(size, media type, SHA-256, client and server time, segment and offset) in one store job that
-also journals it; only then is it acknowledged. Anything wrong is refused with a code, and the
-refusal is itself recorded as an irregularity for the proctor — nothing is dropped silently.
+For clients that cannot keep a socket; the candidate's page uses the media socket
+(engine/server/media_socket.py). What is taken and how is engine/server/uploads.py.
 """
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from engine.detection import Finding
-from engine.exceptions import AuthError, RequestError, StoreError
-from engine.fixation import (
-    MAX_CHUNK_BYTES,
-    MAX_SNAPSHOT_BYTES,
-    Arrival,
-    Kind,
-    MediaRecord,
-    Upload,
-    base_type,
-    chunk_problem,
-    snapshot_problem,
-)
+from engine.exceptions import AuthError, RequestError
+from engine.fixation import MAX_CHUNK_BYTES, MAX_SNAPSHOT_BYTES, base_type
 from engine.server import keys
-from engine.server.hall import Hall, LiveSitting
-from engine.store.proctoring import ProctoringRecords
+from engine.server.hall import LiveSitting
+from engine.server.uploads import (
+    Refusal,
+    refusal_if_closed,
+    seq_refusal,
+    take_chunk,
+    take_snapshot,
+)
 
 routes = web.RouteTableDef()
 
@@ -104,8 +97,6 @@ async def _chunk(request: web.Request) -> web.Response:
         live = await _sitting(request)
     except RequestError as error:
         return _refused(error)
-    if live.sitting.state.is_final:
-        return refusal(410, "sitting_closed", "the sitting is closed; recording is over")
     try:
         seq = int(request.query.get("seq", ""))
         client_time = (
@@ -113,30 +104,20 @@ async def _chunk(request: web.Request) -> web.Response:
         )
     except ValueError:
         return refusal(400, "bad_seq", "give seq as a whole number and client_time as seconds")
-    if seq < 1:
-        return refusal(400, "bad_seq", "chunk numbers start at 1")
+    early = refusal_if_closed(live) or seq_refusal(seq)
+    if early is not None:
+        return _http(early)
     data = await _read_body(request, MAX_CHUNK_BYTES)
-    if data is None:
-        await hall.note(
-            live,
-            Finding("media-oversized", f"chunk {seq} over {MAX_CHUNK_BYTES} bytes", 2),
-            "server",
-        )
-        return refusal(413, "chunk_too_large", f"a chunk may have at most {MAX_CHUNK_BYTES} bytes")
     media_type = base_type(request.headers.get("Content-Type", ""))
-    problem = chunk_problem(media_type, data, first=seq == 1)
-    if problem is not None:
-        await hall.note(live, Finding("media-bad", f"chunk {seq}: {problem}", 2), "server")
-        return refusal(415, "bad_media", problem)
-    record = await _store(request, hall, live, Kind.CHUNK, seq, media_type, data, client_time)
-    if isinstance(record, web.Response):
-        return record
+    taken = await take_chunk(hall, live, seq, media_type, data, client_time)
+    if isinstance(taken, Refusal):
+        return _http(taken)
     return web.json_response(
         {
             "seq": seq,
-            "sha256": record.sha256,
-            "size": record.size,
-            "server_time": record.server_time,
+            "sha256": taken.sha256,
+            "size": taken.size,
+            "server_time": taken.server_time,
         }
     )
 
@@ -147,69 +128,18 @@ async def _snapshot(request: web.Request) -> web.Response:
         live = await _sitting(request)
     except RequestError as error:
         return _refused(error)
-    if live.sitting.state.is_final:
-        return refusal(410, "sitting_closed", "the sitting is closed; recording is over")
+    if (closed := refusal_if_closed(live)) is not None:
+        return _http(closed)
     data = await _read_body(request, MAX_SNAPSHOT_BYTES)
-    if data is None:
-        return refusal(
-            413, "snapshot_too_large", f"a still may have at most {MAX_SNAPSHOT_BYTES} bytes"
-        )
     media_type = base_type(request.headers.get("Content-Type", ""))
-    problem = snapshot_problem(media_type, data)
-    if problem is not None:
-        await hall.note(live, Finding("media-bad", f"camera still: {problem}", 1), "server")
-        return refusal(415, "bad_media", problem)
-    records = _records(request)
-    async with live.media_lock:
-        seq = await records.next_snapshot_seq(live.sitting.id)
-        record = await _store(request, hall, live, Kind.SNAPSHOT, seq, media_type, data, None)
-    if isinstance(record, web.Response):
-        return record
-    return web.json_response({"seq": seq, "sha256": record.sha256, "size": record.size})
+    taken = await take_snapshot(hall, live, media_type, data)
+    if isinstance(taken, Refusal):
+        return _http(taken)
+    return web.json_response({"seq": taken.seq, "sha256": taken.sha256, "size": taken.size})
 
 
-async def _store(
-    request: web.Request,
-    hall: Hall,
-    live: LiveSitting,
-    kind: Kind,
-    seq: int,
-    media_type: str,
-    data: bytes,
-    client_time: float | None,
-) -> MediaRecord | web.Response:
-    upload = Upload(live.sitting.id, kind, seq, media_type, client_time, hall.now())
-    try:
-        stored = await _records(request).store_media(upload, data)
-    except StoreError as error:
-        return refusal(
-            503, "not_stored", f"{kind.value} {seq} was not stored ({error}); send it again"
-        )
-    if stored.arrival is Arrival.CONFLICT:
-        await hall.note(
-            live,
-            Finding("media-duplicate", f"{kind.value} {seq} sent again with other bytes", 2),
-            "server",
-        )
-        return refusal(409, "duplicate_chunk", f"{kind.value} {seq} is stored with other bytes")
-    if stored.arrival is Arrival.GAP:
-        await hall.note(
-            live,
-            Finding("media-gap", f"{kind.value} {seq} arrived; earlier ones are missing", 2),
-            "server",
-        )
-    elif stored.arrival is Arrival.LATE:
-        await hall.note(
-            live, Finding("media-out-of-order", f"{kind.value} {seq} arrived late", 1), "server"
-        )
-    await hall.media_arrived(live, snapshot=kind is Kind.SNAPSHOT)
-    return stored.record
-
-
-def _records(request: web.Request) -> ProctoringRecords:
-    records = request.app[keys.HALL].records
-    assert records is not None
-    return records
+def _http(refused: Refusal) -> web.Response:
+    return refusal(refused.status, refused.code, refused.message)
 
 
 def _refused(error: RequestError) -> web.Response:
