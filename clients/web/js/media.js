@@ -1,6 +1,10 @@
-// Audio-video fixation from the candidate's side (docs/protocol.md 6.2, 6.3): camera and
-// microphone through getUserMedia, MediaRecorder chunks and camera stills POSTed beside the
-// socket, microphone loudness sent over the socket for the server's talk detector.
+// Audio-video fixation from the candidate's side (docs/protocol.md 6.2–6.4): camera and
+// microphone through getUserMedia, MediaRecorder chunks and camera stills sent on the media
+// socket beside the candidate's (over HTTP where it cannot open), microphone loudness sent on
+// the candidate socket for the server's talk detector.
+
+import { pack, unpack } from "./msgpack.js";
+import { socketUrl } from "./sitting-socket.js";
 
 const CHUNK_EVERY_MS = 10_000;
 const SNAPSHOT_EVERY_MS = 20_000;
@@ -76,9 +80,136 @@ export class LevelMeter {
   }
 }
 
-/** POSTs in order with retries; bounded so a long outage cannot exhaust the browser's memory. */
+/**
+ * The media socket (protocol.md 6.4): one upload at a time, each answered `stored` or `refused`.
+ * A frame on a socket kept open costs the server a fraction of an HTTP request; it is a socket
+ * of its own so that a large chunk on a slow uplink never holds an answer back.
+ */
+class MediaSocket {
+  constructor({ token, part }) {
+    this.token = token;
+    this.part = part;
+    this.ws = null;
+    this.opening = null;
+    this.waiting = null; // resolves the upload in flight with its outcome
+    this.fatal = null; // the error frame a refusing server sends before it closes
+    this.everOpened = false;
+  }
+
+  open() {
+    if (this.ws?.readyState === WebSocket.OPEN) return Promise.resolve(this.ws);
+    this.opening ??= new Promise((resolve, reject) => {
+      const ws = new WebSocket(socketUrl("/ws/media"));
+      ws.binaryType = "arraybuffer";
+      this.fatal = null;
+      ws.addEventListener("open", () => {
+        ws.send(pack({ t: "hello", v: 1, token: this.token, part: this.part, client: "web" }));
+      });
+      ws.addEventListener("message", (event) => {
+        const message = unpack(event.data);
+        if (message.t === "media-ready") {
+          this.ws = ws;
+          this.everOpened = true;
+          resolve(ws);
+        } else if (message.t === "error") {
+          this.fatal = message;
+        } else {
+          this.answer(reply(message));
+        }
+      });
+      ws.addEventListener("close", (event) => {
+        if (this.ws === ws) this.ws = null;
+        const outcome = closed(event.code, this.fatal);
+        reject(outcome);
+        this.answer(outcome);
+      });
+    }).finally(() => {
+      this.opening = null;
+    });
+    return this.opening;
+  }
+
+  async send(item) {
+    let ws;
+    try {
+      ws = await this.open();
+    } catch (outcome) {
+      return outcome;
+    }
+    const data = new Uint8Array(await item.body.arrayBuffer());
+    const message =
+      item.kind === "chunk"
+        ? { t: "chunk", seq: item.seq, type: item.type, data, client_time: item.clientTime }
+        : { t: "snapshot", type: item.type, data };
+    return new Promise((resolve) => {
+      this.waiting = resolve;
+      ws.send(pack(message));
+    });
+  }
+
+  answer(outcome) {
+    const resolve = this.waiting;
+    this.waiting = null;
+    resolve?.(outcome);
+  }
+
+  close() {
+    this.ws?.close(1000, "done");
+  }
+}
+
+/** What to do with a reply on the media socket: the same codes as the HTTP endpoints. */
+function reply(message) {
+  if (message.t === "stored") return { result: "done", reply: message };
+  const why = `${message.kind} refused: ${message.error}`;
+  if (message.error === "busy") return { result: "retry", retryAfterMs: message.retry_after * 1000 };
+  if (message.error === "not_stored") return { result: "retry" };
+  if (message.error === "sitting_closed") return { result: "stop", why };
+  return { result: "refused", why };
+}
+
+/** What a closed media socket means for the upload in flight (protocol.md section 3). */
+function closed(code, fatal) {
+  const why = `media socket closed (${code}${fatal ? ` ${fatal.code}` : ""})`;
+  // The token is gone, the sitting is closed or not this token's: nothing will be taken.
+  if ([4401, 4403, 4410].includes(code)) return { result: "stop", why };
+  // The upload itself was malformed or too large: sending it again cannot help.
+  if ([1009, 4400].includes(code)) return { result: "refused", why };
+  return { result: "retry", closed: true }; // idle, going away, the network: open it again
+}
+
+/** One upload as an HTTP request: for a network where the media socket cannot be opened. */
+async function post(item) {
+  try {
+    const response = await fetch(item.url, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${item.token}`, "Content-Type": item.type },
+      body: item.body,
+    });
+    const why = `${item.kind} upload: HTTP ${response.status}`;
+    const result = classify(response.status);
+    // 503 busy: the server is behind with answers and says when to come back.
+    const retryAfterMs = (Number(response.headers.get("Retry-After")) || 0) * 1000;
+    if (result === "done") return { result, reply: await response.json().catch(() => ({})) };
+    return { result, why, retryAfterMs };
+  } catch {
+    return { result: "retry" }; // the network: keep it and try again
+  }
+}
+
+/** What to do with an upload's HTTP status (protocol.md 6.3). */
+function classify(status) {
+  if (status === 200) return "done";
+  // 409: the same seq with other bytes; 400/413/415: these bytes will never be taken.
+  if ([400, 409, 413, 415].includes(status)) return "refused";
+  // 401: the token is gone; 404: this server takes no media; 410: the sitting is closed.
+  if ([401, 404, 410].includes(status)) return "stop";
+  return "retry";
+}
+
+/** Sends in order with retries; bounded so a long outage cannot exhaust the browser's memory. */
 class UploadQueue {
-  constructor({ onProblem, onUploaded }) {
+  constructor({ token, part, onProblem, onUploaded }) {
     this.items = [];
     this.bytes = 0;
     this.busy = false;
@@ -87,6 +218,8 @@ class UploadQueue {
     this.onProblem = onProblem;
     this.onUploaded = onUploaded;
     this.timer = null;
+    this.socket = new MediaSocket({ token, part });
+    this.overHttp = false;
   }
 
   add(item) {
@@ -105,27 +238,20 @@ class UploadQueue {
     if (this.busy || this.stopped || this.items.length === 0) return;
     this.busy = true;
     const item = this.items[0];
-    let outcome;
-    let retryAfterMs = 0;
-    try {
-      const response = await fetch(item.url, {
-        method: "POST",
-        headers: { Authorization: `Bearer ${item.token}`, "Content-Type": item.type },
-        body: item.body,
-      });
-      outcome = classify(response.status);
-      // 503 busy: the server is behind with answers and says when to come back.
-      retryAfterMs = (Number(response.headers.get("Retry-After")) || 0) * 1000;
-      if (outcome === "done") this.onUploaded(item, await response.json().catch(() => ({})));
-      else if (outcome === "refused") this.onProblem("media-error", `${item.kind} refused: HTTP ${response.status}`);
-      else if (outcome === "stop") this.stop(`${item.kind} upload: HTTP ${response.status}`);
-    } catch {
-      outcome = "retry"; // the network: keep it and try again
-    }
+    const outcome = this.overHttp ? await post(item) : await this.socket.send(item);
     this.busy = false;
-    if (outcome === "retry") {
-      const delay = retryAfterMs || RETRY_MS[Math.min(this.attempt, RETRY_MS.length - 1)];
-      if (!retryAfterMs) this.attempt += 1;
+    if (this.stopped) return;
+    if (outcome.closed && !this.socket.everOpened && this.attempt >= 2) {
+      // Three tries and the media socket never opened (a proxy that passes only the candidate
+      // socket, or a server without it): the same uploads over HTTP from now on.
+      this.overHttp = true;
+    }
+    if (outcome.result === "done") this.onUploaded(item, outcome.reply);
+    else if (outcome.result === "refused") this.onProblem("media-error", outcome.why);
+    else if (outcome.result === "stop") this.stop(outcome.why);
+    if (outcome.result === "retry") {
+      const delay = outcome.retryAfterMs || RETRY_MS[Math.min(this.attempt, RETRY_MS.length - 1)];
+      if (!outcome.retryAfterMs) this.attempt += 1;
       this.timer = setTimeout(() => this.pump(), delay);
       return;
     }
@@ -147,18 +273,9 @@ class UploadQueue {
     clearTimeout(this.timer);
     this.items = [];
     this.bytes = 0;
+    this.socket.close();
     if (why) this.onProblem("media-error", why);
   }
-}
-
-/** What to do with an upload's HTTP status (protocol.md 6.3). */
-function classify(status) {
-  if (status === 200) return "done";
-  // 409: the same seq with other bytes; 400/413/415: these bytes will never be taken.
-  if ([400, 409, 413, 415].includes(status)) return "refused";
-  // 401: the token is gone; 404: this server takes no media; 410: the sitting is closed.
-  if ([401, 404, 410].includes(status)) return "stop";
-  return "retry";
 }
 
 /**
@@ -174,6 +291,8 @@ export class Fixation {
     this.storageKey = storageKey;
     this.chunkSeq = Number(sessionStorage.getItem(storageKey) ?? "0");
     this.uploads = new UploadQueue({
+      token,
+      part,
       onProblem: (kind, detail) => this.socket.signal(kind, detail),
       onUploaded: (item, reply) => this.verify(item, reply),
     });
@@ -244,6 +363,7 @@ export class Fixation {
       this.uploads.add({
         kind: "chunk",
         seq: this.chunkSeq,
+        clientTime,
         url: `/api/v1/media/${encodeURIComponent(this.part)}/chunk?seq=${this.chunkSeq}&client_time=${clientTime}`,
         token: this.token,
         type: baseType,
@@ -327,5 +447,6 @@ export class Fixation {
     this.recorder = null;
     this.meter?.close();
     this.meter = null;
+    this.uploads.stop(); // the server takes no more; its media socket is closed
   }
 }

@@ -8,7 +8,16 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from playwright.async_api import Browser, BrowserContext, Page, Response, WebSocketRoute, expect
+import msgpack
+from playwright.async_api import (
+    Browser,
+    BrowserContext,
+    Page,
+    Response,
+    WebSocket,
+    WebSocketRoute,
+    expect,
+)
 
 from engine.server import keys
 from tests.e2e.browser.conftest import SCREENSHOTS
@@ -425,29 +434,68 @@ async def test_a_busy_server_has_the_page_send_its_still_again_when_told(
     gate.retry_after_s = (3, 3)  # …told to come back in 3 s, not the page's own first 1 s
     context = await new_context(locale="ru-RU")
     candidate = await Candidate.open(context, site, "b-kz")
-    stills: list[tuple[float, int]] = []
+    stills: list[tuple[float, str]] = []
 
-    def on_response(response: Response) -> None:
-        if "/snapshot" not in response.url:
+    def on_reply(payload: str | bytes) -> None:
+        reply = msgpack.unpackb(payload)
+        if reply.get("kind") != "snapshot":
             return
-        stills.append((time.monotonic(), response.status))
+        stills.append((time.monotonic(), reply.get("error", reply["t"])))
         gate.most_at_once = 256  # …until the node has room again
 
-    candidate.page.on("response", on_response)
+    def on_socket(socket: WebSocket) -> None:
+        if socket.url.endswith("/ws/media"):
+            socket.on("framereceived", on_reply)
+
+    candidate.page.on("websocket", on_socket)
     await candidate.sign_in()
     await candidate.choose_language("Русский язык")
     await candidate.check_devices()
     async with asyncio.timeout(15):
-        while 200 not in [status for _, status in stills]:
+        while "stored" not in [reply for _, reply in stills]:
             await asyncio.sleep(0.1)
 
     (busy_at, busy), (taken_at, taken) = stills[:2]
-    assert (busy, taken) == (503, 200)
+    assert (busy, taken) == ("busy", "stored"), "both on the media socket"
     assert taken_at - busy_at >= 2.8, "the page waited as long as the server asked"
     await candidate.accept_rules_and_start()
     media = await site.hall.media_records(candidate.sitting_id())
     assert [record.seq for record in media if record.kind.value == "snapshot"][:1] == [1]
     assert gate.turned_away == {"many_under_way": 1}
+    assert candidate.errors == []
+    await context.close()
+
+
+async def test_where_the_media_socket_cannot_open_the_page_sends_its_media_over_http(
+    site: Running, new_context: NewContext
+) -> None:
+    context = await new_context(locale="ru-RU")
+    candidate = await Candidate.open(context, site, "b-kz")
+    refused_sockets = 0
+
+    async def refuse(ws: WebSocketRoute) -> None:
+        nonlocal refused_sockets
+        refused_sockets += 1
+        await ws.close(code=1011, reason="this network passes no such socket")
+
+    posted: list[int] = []
+
+    def on_response(response: Response) -> None:
+        if "/api/v1/media/" in response.url:
+            posted.append(response.status)
+
+    await candidate.page.route_web_socket(re.compile(r"/ws/media$"), refuse)
+    candidate.page.on("response", on_response)
+    await candidate.sign_in()
+    await candidate.choose_language("Русский язык")
+    await candidate.check_devices()
+    async with asyncio.timeout(20):
+        while 200 not in posted:
+            await asyncio.sleep(0.1)
+
+    assert refused_sockets == 3, "three tries at the socket, then HTTP"
+    media = await site.hall.media_records(candidate.sitting_id())
+    assert [record.kind.value for record in media][:1] == ["snapshot"]
     assert candidate.errors == []
     await context.close()
 
