@@ -57,6 +57,30 @@ async def chunk(request: web.Request) -> web.Response:
     )
 
 
+async def media_socket(request: web.Request) -> web.WebSocketResponse:
+    """The engine's media socket (docs/protocol.md 6.4): hello, then each chunk acknowledged with
+    number, size and SHA-256."""
+    ws = web.WebSocketResponse(max_msg_size=MAX_CHUNK_BYTES + 64 * 1024, compress=False)
+    await ws.prepare(request)
+    await ws.receive()  # hello
+    ready = {"t": "media-ready", "max_chunk_bytes": MAX_CHUNK_BYTES, "max_snapshot_bytes": 0}
+    await ws.send_bytes(msgpack.packb(ready, use_bin_type=True))
+    async for message in ws:
+        if message.type is not WSMsgType.BINARY:
+            continue
+        chunk = msgpack.unpackb(message.data, raw=False)
+        stored = {
+            "t": "stored",
+            "kind": "chunk",
+            "seq": chunk.get("seq"),
+            "sha256": hashlib.sha256(chunk["data"]).hexdigest(),
+            "size": len(chunk["data"]),
+            "server_time": time.time(),
+        }
+        await ws.send_bytes(msgpack.packb(stored, use_bin_type=True))
+    return ws
+
+
 async def health(request: web.Request) -> web.Response:
     return web.json_response({"ok": True})
 
@@ -74,6 +98,7 @@ def create_app() -> web.Application:
     app = web.Application(client_max_size=MAX_CHUNK_BYTES + 64 * 1024)  # as the engine's
     app.router.add_get("/ws", echo_socket)
     app.router.add_post("/api/v1/media/{part}/chunk", chunk)
+    app.router.add_get("/ws/media", media_socket)
     app.cleanup_ctx.append(collector)
     app.router.add_get("/api/v1/health", health)
     return app

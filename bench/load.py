@@ -9,8 +9,8 @@ measured; everything measured happens after the common start time.
 The generator speaks docs/protocol.md with bare msgpack dicts rather than `engine.wire`'s checked
 dataclasses, so its own cost per message stays as low as the ceiling's and the same code drives
 the bare echo server and the engine. On exam day each sitting also uploads an A/V chunk every
-10 s over HTTP (docs/protocol.md 6.3), over a worker's pool of keep-alive connections with the
-lean client in `bench/http_post.py`.
+10 s: on its media socket, as the candidate page does (docs/protocol.md 6.4), or over HTTP
+(6.3), on a worker's pool of keep-alive connections with the lean client in `bench/http_post.py`.
 
     python -m bench.load SPEC.json
 """
@@ -169,6 +169,9 @@ class Recording:
     token: str
     candidate: str
     next_chunk: int
+    url: str
+    media_ws: ClientConnection | None = None
+    """The media socket, when chunks go over it (`"media": "socket"` in the spec)."""
 
     async def send_levels(self, rng: random.Random) -> None:
         """A few seconds of microphone loudness, as the page sends for the talk detector."""
@@ -185,6 +188,15 @@ class Recording:
         await self.ws.send(pack(body))
         self.tally.levels_sent += 1
 
+    def _next_chunk(self, rng: random.Random) -> tuple[int, bytes, str]:
+        """(seq, bytes, SHA-256) of the sitting's next chunk; the first starts a WebM stream."""
+        seq = self.next_chunk
+        self.next_chunk += 1
+        data = rng.randbytes(rng.randint(*CHUNK_BYTES))
+        if seq == 1:
+            data = WEBM_MAGIC + data[len(WEBM_MAGIC) :]
+        return seq, data, hashlib.sha256(data).hexdigest()
+
     async def upload_chunk(
         self, media: KeepAlivePool, rng: random.Random, deadline: float = float("inf")
     ) -> None:
@@ -195,12 +207,7 @@ class Recording:
         that falls past `deadline` (the window's end); any other failed chunk is not sent
         again (a recorder moves on; the server records the gap).
         """
-        seq = self.next_chunk
-        self.next_chunk += 1
-        data = rng.randbytes(rng.randint(*CHUNK_BYTES))
-        if seq == 1:
-            data = WEBM_MAGIC + data[len(WEBM_MAGIC) :]
-        digest = hashlib.sha256(data).hexdigest()
+        seq, data, digest = self._next_chunk(rng)
         target = f"/api/v1/media/{self.part}/chunk?seq={seq}&client_time={time.time()!r}"
         headers = {"Authorization": f"Bearer {self.token}", "Content-Type": CHUNK_TYPE}
         sent_at = time.perf_counter()
@@ -218,10 +225,59 @@ class Recording:
             await asyncio.sleep(reply["retry_after"])
         if status != 200:
             raise ChunkRefused(f"{status} {reply.get('error')}")
+        self._check_ack(seq, data, digest, reply, sent_at)
+
+    async def open_media(self) -> None:
+        """Open the media socket (docs/protocol.md 6.4), as the page does while the candidate
+        checks camera and microphone, before the part starts."""
+        self.media_ws = await connect(
+            self.url.replace("http://", "ws://") + "/ws/media",
+            compression=None,
+            max_size=MAX_SERVER_FRAME,
+            open_timeout=120,
+            ping_interval=None,
+            close_timeout=5,
+            proxy=None,
+        )
+        hello = {"t": "hello", "v": 1, "token": self.token, "part": self.part, "client": "bench"}
+        await self.media_ws.send(pack(hello))
+        ready = unpack(await self.media_ws.recv(decode=False))
+        if ready.get("t") != "media-ready":
+            raise RuntimeError(f"media hello refused: {ready.get('code', ready.get('t'))}")
+
+    async def send_chunk(self, rng: random.Random, deadline: float = float("inf")) -> None:
+        """`upload_chunk` on the media socket: a frame out, `stored` (or `refused`) back."""
+        assert self.media_ws is not None
+        seq, data, digest = self._next_chunk(rng)
+        sent_at = time.perf_counter()
+        self.tally.chunks_sent += 1
+        while True:
+            chunk = {"t": "chunk", "seq": seq, "type": CHUNK_TYPE, "data": data}
+            await self.media_ws.send(pack(chunk | {"client_time": time.time()}))
+            async with asyncio.timeout(ACK_TIMEOUT_S):
+                reply = unpack(await self.media_ws.recv(decode=False))
+            if reply.get("error") != "busy":
+                break
+            self.tally.chunks_turned_away += 1
+            if time.time() + reply["retry_after"] > deadline:
+                self.tally.chunks_waiting_at_end += 1
+                return
+            await asyncio.sleep(reply["retry_after"])
+        if reply.get("t") != "stored":
+            raise ChunkRefused(f"{reply.get('t')} {reply.get('error', reply.get('code'))}")
+        self._check_ack(seq, data, digest, reply, sent_at)
+
+    def _check_ack(
+        self, seq: int, data: bytes, digest: str, reply: dict[str, Any], sent_at: float
+    ) -> None:
         if (reply.get("seq"), reply.get("sha256"), reply.get("size")) != (seq, digest, len(data)):
             raise ChunkRefused("ack_mismatch")
         self.tally.chunk_latencies_ms.append((time.perf_counter() - sent_at) * 1000)
         self.tally.chunks_acked.append((self.candidate, seq, digest, len(data)))
+
+    async def close_media(self) -> None:
+        if self.media_ws is not None:
+            await self.media_ws.close()
 
 
 class Sitting(Recording):
@@ -391,6 +447,7 @@ class Sitting(Recording):
             await asyncio.gather(self.reader, return_exceptions=True)
 
     async def close(self) -> None:
+        await self.close_media()
         if self.ws is not None:
             await self.ws.close()
         if self.reader is not None:
@@ -446,6 +503,7 @@ class EchoConnection(Recording):
             self.tally.in_window += 1
 
     async def close(self) -> None:
+        await self.close_media()
         if self.ws is not None:
             await self.ws.close()
 
@@ -553,6 +611,8 @@ async def prepare_sittings(
 
         async def connect_and_start(sitting: Sitting) -> None:
             await sitting.open()
+            if spec.get("chunks") and spec.get("media") == "socket":
+                await sitting.open_media()
             if start_now:
                 await sitting.start()
                 sitting.listen()
@@ -614,12 +674,15 @@ async def paced(spec: dict[str, Any], tally: Tally, clients: list[Any], start_at
     # without chunks (and that the paced ceiling gets).
     chunk_rng = random.Random(f"chunks-{spec.get('seed', 0)}")
 
-    async def chunks(client: Recording, media: KeepAlivePool, first: float) -> None:
+    async def chunks(client: Recording, media: KeepAlivePool | None, first: float) -> None:
         due = start_at + first
         while due < end and time.time() < end:
             await asyncio.sleep(max(0.0, due - time.time()))
             try:
-                await client.upload_chunk(media, chunk_rng, end)
+                if media is None:
+                    await client.send_chunk(chunk_rng, end)
+                else:
+                    await client.upload_chunk(media, chunk_rng, end)
             except Exception as error:
                 tally.chunks_failed += 1
                 tally.errors[f"chunk:{type(error).__name__}:{error}"[:80]] += 1
@@ -630,7 +693,10 @@ async def paced(spec: dict[str, Any], tally: Tally, clients: list[Any], start_at
         period = LEVELS_PER_FRAME * LEVELS_INTERVAL_MS / 1000
         runs += [levels(c, rng.uniform(0, period)) for c in clients if isinstance(c, Recording)]
     recording = [c for c in clients if isinstance(c, Recording)]
-    if spec.get("chunks") and recording:
+    if spec.get("chunks") and recording and spec.get("media") == "socket":
+        runs += [chunks(c, None, chunk_rng.uniform(0, CHUNK_PERIOD_S)) for c in recording]
+        await asyncio.gather(*runs)
+    elif spec.get("chunks") and recording:
         address = urllib.parse.urlsplit(spec["url"])
         assert address.hostname is not None and address.port is not None
         media = KeepAlivePool(
@@ -763,6 +829,8 @@ async def main_async(spec: dict[str, Any]) -> Tally:
         echoes = [EchoConnection(spec["url"], i, tally) for i in range(spec["connections"])]
         gate = asyncio.Semaphore(SETUP_CONCURRENCY)
         await asyncio.gather(*(gated(gate, e.open()) for e in echoes))
+        if spec.get("chunks") and spec.get("media") == "socket":
+            await asyncio.gather(*(gated(gate, e.open_media()) for e in echoes))
         say("ready")
         start_at = await wait_for_go(tally)
         await _run_window(mode == "echo-closed", spec, tally, echoes, start_at)

@@ -20,6 +20,7 @@ import contextlib
 import csv
 import json
 import os
+import resource
 import sqlite3
 import sys
 import tempfile
@@ -70,7 +71,10 @@ class Plan:
     levels: bool = True
     """Exam-day sittings send audio levels every 5 s (off: what the talk detector costs)."""
     chunks: bool = True
-    """Exam-day sittings upload an A/V chunk every 10 s over HTTP (off: what fixation costs)."""
+    """Exam-day sittings upload an A/V chunk every 10 s (off: what fixation costs)…"""
+    media: str = "auto"
+    """…on a media socket each (`socket`, as the page), over HTTP (`http`), or `auto`: on
+    sockets where the server's file limit holds two sockets per sitting, else over HTTP."""
     start_storm: int = 5000
     reconnect_storm: int = 1000
     forms: int = 100_000
@@ -438,6 +442,7 @@ async def ceiling_paced(plan: Plan, root: Path, connections: int) -> Outcome:
         shares = [
             {"connections": len(s), "duration_s": plan.exam_day_s, "interval_s": plan.interval_s}
             | {"seed": i, "levels": _sends_levels(plan), "chunks": plan.chunks}
+            | {"media": media_way(plan, connections)}
             for i, s in enumerate(split(list(range(connections)), plan.workers))
         ]
         results, window = await drive(
@@ -446,12 +451,25 @@ async def ceiling_paced(plan: Plan, root: Path, connections: int) -> Outcome:
     finally:
         server.stop()
     figures = {"connections": connections} | ack_figures(results, window, plan.exam_day_s)
+    figures["media"] = media_way(plan, connections)
     figures["levels_frames_per_s"] = _levels_per_s(results, plan)
     figures |= chunk_figures(results, plan.exam_day_s)
     figures["rss_per_connection_kib"] = round(
         (window.rss_loaded - window.rss_base) / connections / 1024, 1
     )
     return Outcome(f"ceiling paced {connections}", figures)
+
+
+FILES_BESIDE_SOCKETS = 500
+"""A server's open files besides its sockets (database, logs, pipes, segments), with room."""
+
+
+def media_way(plan: Plan, sittings: int) -> str:
+    """How exam-day chunks travel at this size: see `Plan.media`."""
+    if plan.media != "auto":
+        return plan.media
+    limit = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    return "socket" if 2 * sittings + FILES_BESIDE_SOCKETS <= limit else "http"
 
 
 def _sends_levels(plan: Plan) -> bool:
@@ -516,6 +534,7 @@ async def exam_day(plan: Plan, root: Path, sittings: int, *, watched: bool = Fal
                 "interval_s": plan.interval_s,
                 "levels": _sends_levels(plan),
                 "chunks": plan.chunks,
+                "media": media_way(plan, sittings),
             },
         )
         if watched:
@@ -527,6 +546,7 @@ async def exam_day(plan: Plan, root: Path, sittings: int, *, watched: bool = Fal
     finally:
         server.stop()
     figures = {"sittings": sittings} | ack_figures(results, window, plan.exam_day_s)
+    figures["media"] = media_way(plan, sittings)
     figures |= window.health or {}
     errors = merged(results, "clock_errors_ms")
     figures["clock_error_p99_ms"] = percentile([abs(e) for e in errors], 99)
@@ -717,8 +737,8 @@ def summary_rows(outcomes: dict[str, Outcome], plan: Plan) -> list[tuple[str, st
         if d.get("chunks_sent"):
             rows.append(
                 (
-                    f"exam day {size}: A/V chunks acked / sent (failed; turned away, of them "
-                    "still waiting at the end); p50 / p99 ms",
+                    f"exam day {size}: A/V chunks over {d.get('media')} acked / sent (failed; "
+                    "turned away, of them still waiting at the end); p50 / p99 ms",
                     "",
                     f"{d['chunks_acked']} / {d['chunks_sent']} ({d['chunks_failed']}; "
                     f"{d.get('chunks_turned_away', 0)}, {d.get('chunks_waiting_at_end', 0)}); "
@@ -932,6 +952,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--no-chunks", action="store_true", help="exam-day sittings upload no A/V chunks"
     )
+    parser.add_argument(
+        "--media",
+        choices=("auto", "socket", "http"),
+        default="auto",
+        help="how exam-day chunks travel (auto: media sockets where the file limit allows)",
+    )
     parser.add_argument("--out", type=Path, default=None, help="run folder (default: a temp dir)")
     parser.add_argument("--keep", action="store_true", help="keep data directories and logs")
     args = parser.parse_args(argv)
@@ -945,6 +971,7 @@ def main(argv: list[str] | None = None) -> int:
         plan = replace(plan, levels=False)
     if args.no_chunks:
         plan = replace(plan, chunks=False)
+    plan = replace(plan, media=args.media)
     only = {name.strip() for name in args.only.split(",") if name.strip()}
     unknown = only - set(WORKLOADS)
     if unknown:

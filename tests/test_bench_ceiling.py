@@ -77,3 +77,18 @@ async def test_a_chunk_is_acknowledged_with_its_number_size_and_hash(ceiling: st
     assert (reply["seq"], reply["size"]) == (7, 3000)
     assert reply["sha256"] == hashlib.sha256(data).hexdigest()
     assert isinstance(reply["server_time"], float)
+
+
+async def test_a_chunk_on_the_media_socket_is_acknowledged_as_the_engine_does(
+    ceiling: str,
+) -> None:
+    data = os.urandom(3000)
+    async with aiohttp.ClientSession() as http, http.ws_connect(f"{ceiling}/ws/media") as ws:
+        await ws.send_bytes(msgpack.packb({"t": "hello", "v": 1, "token": "t", "part": "p"}))
+        ready = msgpack.unpackb(await ws.receive_bytes(timeout=5))
+        chunk = {"t": "chunk", "seq": 7, "type": "video/webm", "data": data}
+        await ws.send_bytes(msgpack.packb(chunk, use_bin_type=True))
+        stored = msgpack.unpackb(await ws.receive_bytes(timeout=5))
+    assert ready["t"] == "media-ready"
+    assert (stored["t"], stored["seq"], stored["size"]) == ("stored", 7, 3000)
+    assert stored["sha256"] == hashlib.sha256(data).hexdigest()
