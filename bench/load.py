@@ -171,7 +171,8 @@ class Recording:
     next_chunk: int
     url: str
     media_ws: ClientConnection | None = None
-    """The media socket, when chunks go over it (`"media": "socket"` in the spec)."""
+    """The media socket, for the first `media_sockets` of a worker's sittings (spec); the
+    others upload over HTTP."""
 
     async def send_levels(self, rng: random.Random) -> None:
         """A few seconds of microphone loudness, as the page sends for the talk detector."""
@@ -608,10 +609,13 @@ async def prepare_sittings(
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
         await asyncio.gather(*(gated(gate, s.sign_in(http)) for s in sittings))
     if connect_now:
+        with_media_socket = set(
+            sittings[: spec.get("media_sockets", 0)] if spec.get("chunks") else []
+        )
 
         async def connect_and_start(sitting: Sitting) -> None:
             await sitting.open()
-            if spec.get("chunks") and spec.get("media") == "socket":
+            if sitting in with_media_socket:
                 await sitting.open_media()
             if start_now:
                 await sitting.start()
@@ -693,16 +697,23 @@ async def paced(spec: dict[str, Any], tally: Tally, clients: list[Any], start_at
         period = LEVELS_PER_FRAME * LEVELS_INTERVAL_MS / 1000
         runs += [levels(c, rng.uniform(0, period)) for c in clients if isinstance(c, Recording)]
     recording = [c for c in clients if isinstance(c, Recording)]
-    if spec.get("chunks") and recording and spec.get("media") == "socket":
-        runs += [chunks(c, None, chunk_rng.uniform(0, CHUNK_PERIOD_S)) for c in recording]
-        await asyncio.gather(*runs)
-    elif spec.get("chunks") and recording:
+    if spec.get("chunks") and recording:
+        # A sitting with a media socket sends its chunks there, the rest over HTTP.
+        runs += [
+            chunks(c, None, chunk_rng.uniform(0, CHUNK_PERIOD_S))
+            for c in recording
+            if c.media_ws is not None
+        ]
+        over_http = [c for c in recording if c.media_ws is None]
+    else:
+        over_http = []
+    if over_http:
         address = urllib.parse.urlsplit(spec["url"])
         assert address.hostname is not None and address.port is not None
         media = KeepAlivePool(
             address.hostname, address.port, spec.get("chunk_connections", CHUNK_CONNECTIONS)
         )
-        runs += [chunks(c, media, chunk_rng.uniform(0, CHUNK_PERIOD_S)) for c in recording]
+        runs += [chunks(c, media, chunk_rng.uniform(0, CHUNK_PERIOD_S)) for c in over_http]
         try:
             await asyncio.gather(*runs)
         finally:
@@ -829,8 +840,9 @@ async def main_async(spec: dict[str, Any]) -> Tally:
         echoes = [EchoConnection(spec["url"], i, tally) for i in range(spec["connections"])]
         gate = asyncio.Semaphore(SETUP_CONCURRENCY)
         await asyncio.gather(*(gated(gate, e.open()) for e in echoes))
-        if spec.get("chunks") and spec.get("media") == "socket":
-            await asyncio.gather(*(gated(gate, e.open_media()) for e in echoes))
+        if spec.get("chunks"):
+            with_media_socket = echoes[: spec.get("media_sockets", 0)]
+            await asyncio.gather(*(gated(gate, e.open_media()) for e in with_media_socket))
         say("ready")
         start_at = await wait_for_go(tally)
         await _run_window(mode == "echo-closed", spec, tally, echoes, start_at)

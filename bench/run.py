@@ -74,7 +74,7 @@ class Plan:
     """Exam-day sittings upload an A/V chunk every 10 s (off: what fixation costs)…"""
     media: str = "auto"
     """…on a media socket each (`socket`, as the page), over HTTP (`http`), or `auto`: on
-    sockets where the server's file limit holds two sockets per sitting, else over HTTP."""
+    media sockets as far as the server's open-file limit allows, the rest over HTTP."""
     start_storm: int = 5000
     reconnect_storm: int = 1000
     forms: int = 100_000
@@ -442,7 +442,7 @@ async def ceiling_paced(plan: Plan, root: Path, connections: int) -> Outcome:
         shares = [
             {"connections": len(s), "duration_s": plan.exam_day_s, "interval_s": plan.interval_s}
             | {"seed": i, "levels": _sends_levels(plan), "chunks": plan.chunks}
-            | {"media": media_way(plan, connections)}
+            | media_spec(plan, len(s), connections)
             for i, s in enumerate(split(list(range(connections)), plan.workers))
         ]
         results, window = await drive(
@@ -451,7 +451,7 @@ async def ceiling_paced(plan: Plan, root: Path, connections: int) -> Outcome:
     finally:
         server.stop()
     figures = {"connections": connections} | ack_figures(results, window, plan.exam_day_s)
-    figures["media"] = media_way(plan, connections)
+    figures["media"] = media_label(plan, connections)
     figures["levels_frames_per_s"] = _levels_per_s(results, plan)
     figures |= chunk_figures(results, plan.exam_day_s)
     figures["rss_per_connection_kib"] = round(
@@ -462,14 +462,36 @@ async def ceiling_paced(plan: Plan, root: Path, connections: int) -> Outcome:
 
 FILES_BESIDE_SOCKETS = 500
 """A server's open files besides its sockets (database, logs, pipes, segments), with room."""
+HTTP_CONNECTIONS_WHEN_MIXED = 250
+"""Keep-alive connections per worker for the sittings left without a media socket."""
 
 
-def media_way(plan: Plan, sittings: int) -> str:
-    """How exam-day chunks travel at this size: see `Plan.media`."""
+def media_sockets(plan: Plan, sittings: int) -> int:
+    """How many of `sittings` send their chunks on a media socket (the rest over HTTP): all, none,
+    or (`auto`) as many as the server's open-file limit holds beside one candidate socket each
+    and the HTTP connections of the rest."""
     if plan.media != "auto":
-        return plan.media
-    limit = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
-    return "socket" if 2 * sittings + FILES_BESIDE_SOCKETS <= limit else "http"
+        return sittings if plan.media == "socket" else 0
+    spare = resource.getrlimit(resource.RLIMIT_NOFILE)[1] - FILES_BESIDE_SOCKETS - sittings
+    if spare >= sittings:
+        return sittings
+    return max(0, spare - HTTP_CONNECTIONS_WHEN_MIXED * plan.workers)
+
+
+def media_label(plan: Plan, sittings: int) -> str:
+    on_sockets = media_sockets(plan, sittings)
+    if on_sockets in (0, sittings):
+        return "socket" if on_sockets else "http"
+    return f"socket {on_sockets}, http {sittings - on_sockets}"
+
+
+def media_spec(plan: Plan, share: int, total: int) -> dict[str, Any]:
+    """A worker's media settings for its `share` of `total` sittings."""
+    on_sockets = media_sockets(plan, total)
+    spec: dict[str, Any] = {"media_sockets": round(on_sockets * share / total)}
+    if 0 < on_sockets < total:
+        spec["chunk_connections"] = HTTP_CONNECTIONS_WHEN_MIXED
+    return spec
 
 
 def _sends_levels(plan: Plan) -> bool:
@@ -534,9 +556,10 @@ async def exam_day(plan: Plan, root: Path, sittings: int, *, watched: bool = Fal
                 "interval_s": plan.interval_s,
                 "levels": _sends_levels(plan),
                 "chunks": plan.chunks,
-                "media": media_way(plan, sittings),
             },
         )
+        for share in shares:
+            share |= media_spec(plan, len(share["codes"]), sittings)
         if watched:
             staff = read_staff(server)
             shares.append({"mode": "watch", "staff": staff, "duration_s": plan.exam_day_s})
@@ -546,7 +569,7 @@ async def exam_day(plan: Plan, root: Path, sittings: int, *, watched: bool = Fal
     finally:
         server.stop()
     figures = {"sittings": sittings} | ack_figures(results, window, plan.exam_day_s)
-    figures["media"] = media_way(plan, sittings)
+    figures["media"] = media_label(plan, sittings)
     figures |= window.health or {}
     errors = merged(results, "clock_errors_ms")
     figures["clock_error_p99_ms"] = percentile([abs(e) for e in errors], 99)
@@ -956,7 +979,7 @@ def main(argv: list[str] | None = None) -> int:
         "--media",
         choices=("auto", "socket", "http"),
         default="auto",
-        help="how exam-day chunks travel (auto: media sockets where the file limit allows)",
+        help="how exam-day chunks travel (auto: on media sockets as far as the file limit allows)",
     )
     parser.add_argument("--out", type=Path, default=None, help="run folder (default: a temp dir)")
     parser.add_argument("--keep", action="store_true", help="keep data directories and logs")
