@@ -80,6 +80,11 @@ SAMPLES: list[wire.Message] = [
     wire.ActionResult(3, False, "forbidden", "observers do not act"),
     wire.DetailReply(4, "e/c/p", [{"seq": 1, "kind": "started"}], []),
     wire.Irregularity("e/c/p", "talk", 1e9, "speech for 4.2 s", "talk"),
+    wire.Chunk(2, "video/webm", b"\x1a\x45\xdf\xa3 and more", 1.5),
+    wire.Snapshot("image/jpeg", b"\xff\xd8\xff", 7),
+    wire.MediaReady(4 * 1024 * 1024, 512 * 1024),
+    wire.Stored("chunk", 2, "ab" * 32, 19, 1e9, None),
+    wire.Refused("chunk", "busy", "send it again in 5 s", 2, None, 5),
 ]
 
 

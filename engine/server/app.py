@@ -29,6 +29,7 @@ from engine.server.config import ServerConfig
 from engine.server.hall import ExamRuntime, Hall
 from engine.server.media_socket import media_socket
 from engine.server.proctor_socket import proctor_socket
+from engine.server.quiet_sockets import QuietSockets
 from engine.server.upload_gate import UploadGate
 from engine.store.base import Store
 from engine.store.proctoring import ProctoringRecords
@@ -45,6 +46,7 @@ def create_app(config: ServerConfig, *, schemes: SchemeRegistry | None = None) -
     app[keys.LOOP_LAG] = LoopLag(warn_s=0.2)
     app[keys.UPLOADS] = Uploads()
     app[keys.UPLOAD_GATE] = UploadGate(most_at_once=config.uploads_at_once)
+    app[keys.QUIET_MEDIA] = QuietSockets(config.media_quiet_s)
     app.cleanup_ctx.append(_store_and_hall(schemes))
     app.cleanup_ctx.append(_background)
     app.on_shutdown.append(_close_sockets)
@@ -217,6 +219,7 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
         asyncio.create_task(ticks()),
         asyncio.create_task(hall.board.run(config.feed_interval_s)),
         asyncio.create_task(app[keys.LOOP_LAG].run()),
+        asyncio.create_task(app[keys.QUIET_MEDIA].run()),
     ]
     if config.media_retention_days is not None:
         tasks.append(asyncio.create_task(retention()))

@@ -29,5 +29,7 @@ class ServerConfig:
     uploads_at_once: int = 256
     """Media uploads under way beyond which new ones are asked to come back later
     (engine/server/upload_gate.py)."""
+    media_quiet_s: float = 60.0
+    """A media socket that sent nothing for this long is closed; the page opens it again."""
     media_retention_days: float | None = None
     """Delete the media of sittings closed this long ago (records stay); None keeps it."""

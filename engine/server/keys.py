@@ -9,6 +9,7 @@ from aiohttp import web
 from engine.latency import CollectorPauses, LoopLag, Uploads
 from engine.server.config import ServerConfig
 from engine.server.hall import Hall
+from engine.server.quiet_sockets import QuietSockets
 from engine.server.upload_gate import UploadGate
 from engine.store.base import Store
 
@@ -19,5 +20,6 @@ SOCKETS = web.AppKey("sockets", weakref.WeakSet[web.WebSocketResponse])
 LOOP_LAG = web.AppKey("loop_lag", LoopLag)
 UPLOADS = web.AppKey("uploads", Uploads)
 UPLOAD_GATE = web.AppKey("upload_gate", UploadGate)
+QUIET_MEDIA = web.AppKey("quiet_media", QuietSockets)
 COLLECTOR = web.AppKey("collector", CollectorPauses)
 """Set by `examhall serve` only: the collector hook is process-wide."""

@@ -8,8 +8,9 @@ candidate's: a 350 KB chunk queued on a slow uplink must never hold an answer ba
 Hello first (the candidate socket's, with the same token and part); then `chunk` and `snapshot`
 frames, taken one at a time in the order sent, each answered with `stored` or `refused`. A
 refusal of the upload keeps the socket open; a bad frame, a token no longer valid or a closed
-sitting closes it with the code `wire.CloseCode` names. Idle for `IDLE_S`, it is closed (4411):
-the page opens it again when it next has something to send.
+sitting closes it with the code `wire.CloseCode` names. Quiet for a minute
+(`ServerConfig.media_quiet_s`, engine/server/quiet_sockets.py), it is closed (4411): the page
+opens it again when it next has something to send.
 """
 
 from __future__ import annotations
@@ -28,9 +29,6 @@ from engine.server.uploads import Refusal, refusal_if_closed, take_chunk, take_s
 
 log = logging.getLogger("examhall.media")
 
-IDLE_S = 60.0
-"""A page sends a chunk every 10 s and a still every 20 s while it records."""
-
 
 async def media_socket(request: web.Request) -> web.WebSocketResponse:
     config = request.app[keys.CONFIG]
@@ -40,6 +38,8 @@ async def media_socket(request: web.Request) -> web.WebSocketResponse:
     ws = web.WebSocketResponse(max_msg_size=wire.MAX_MEDIA_FRAME_BYTES, compress=False)
     await ws.prepare(request)
     request.app[keys.SOCKETS].add(ws)
+    quiet = request.app[keys.QUIET_MEDIA]
+    quiet.heard(ws)
     try:
         greeted = await _greet(ws, hall, config.hello_timeout_s)
         if greeted is not None:
@@ -54,6 +54,7 @@ async def media_socket(request: web.Request) -> web.WebSocketResponse:
             close_code=wire.CloseCode.SERVER_ERROR,
         )
     finally:
+        quiet.forget(ws)
         request.app[keys.SOCKETS].discard(ws)
         if not ws.closed:
             await ws.close()
@@ -94,12 +95,10 @@ async def _greet(ws: web.WebSocketResponse, hall: Hall, timeout_s: float) -> wir
 async def _serve(
     ws: web.WebSocketResponse, app: web.Application, hall: Hall, hello: wire.Hello
 ) -> None:
+    quiet = app[keys.QUIET_MEDIA]
     while not ws.closed:
-        try:
-            frame = await ws.receive(timeout=IDLE_S)
-        except TimeoutError:
-            await ws.close(code=wire.CloseCode.IDLE, message=b"idle")
-            return
+        frame = await ws.receive()
+        quiet.heard(ws)
         upload = _read(frame)
         if upload is None:
             return

@@ -15,7 +15,7 @@ from websockets.asyncio.client import connect
 from engine import wire
 from engine.client import CandidateClient, ClientError, MediaSocket
 from engine.fixation import MAX_CHUNK_BYTES, sha256_hex, stored_bytes
-from engine.server import keys, media_socket
+from engine.server import keys
 from tests.e2e.conftest import Running
 
 WEBM = b"\x1a\x45\xdf\xa3" + bytes(range(256)) * 8
@@ -237,10 +237,10 @@ async def test_a_busy_node_asks_for_the_upload_again_later_and_stores_nothing_me
     assert await irregularities(running, sitting) == [], "waiting is no irregularity"
 
 
-async def test_an_idle_socket_is_closed_and_a_new_one_goes_on(
-    running: Running, sockets: list[MediaSocket], monkeypatch: pytest.MonkeyPatch
+async def test_a_quiet_socket_is_closed_and_a_new_one_goes_on(
+    start_server: Any, sockets: list[MediaSocket]
 ) -> None:
-    monkeypatch.setattr(media_socket, "IDLE_S", 0.3)
+    running: Running = await start_server(media_quiet_s=0.4)
     client, sitting = await started(running)
     socket = await media_of(client, sockets)
     await socket.send_chunk(1, WEBM, "video/webm")
@@ -250,3 +250,16 @@ async def test_an_idle_socket_is_closed_and_a_new_one_goes_on(
     again = await media_of(client, sockets)
     assert (await again.send_chunk(2, b"later", "video/webm")).seq == 2
     assert [r.seq for r in await running.hall.media_records(sitting)] == [1, 2]
+
+
+async def test_a_socket_that_keeps_sending_is_never_closed_as_quiet(
+    start_server: Any, sockets: list[MediaSocket]
+) -> None:
+    running: Running = await start_server(media_quiet_s=0.4)
+    client, sitting = await started(running)
+    socket = await media_of(client, sockets)
+    for seq in range(1, 9):  # 1.6 s in all, four times the quiet limit
+        await socket.send_chunk(seq, WEBM if seq == 1 else b"more", "video/webm")
+        await asyncio.sleep(0.2)
+    assert socket.close_code is None
+    assert len(await running.hall.media_records(sitting)) == 8
