@@ -32,6 +32,7 @@ from engine.model import (
     Exam,
     LanguageCode,
     Part,
+    Recording,
     Role,
     Site,
     Staff,
@@ -47,7 +48,7 @@ CANDIDATE_COLUMNS = ("id", "full_name", "site", "office", "document")
 _TOP_REQUIRED = ("exam", "parts", "sites")
 _TOP_OPTIONAL = ("candidates", "staff")
 _EXAM_REQUIRED = ("id", "title", "scheme", "languages")
-_EXAM_OPTIONAL = ("admission", "identity_document", "settings")
+_EXAM_OPTIONAL = ("admission", "identity_document", "recording", "settings")
 _PART_REQUIRED = ("id", "title", "bank", "blueprint")
 _PART_OPTIONAL = ("minutes", "seconds", "warnings_minutes", "warnings_seconds", "shuffle_options")
 """A part's time is `minutes` or, for drills and tests of the engine itself, `seconds`."""
@@ -131,6 +132,7 @@ def _read_exam(path: Path, banks: Mapping[str, Bank]) -> tuple[ExamSetup | None,
             admission=header.admission,
             identity_document=header.identity_document,
             settings=frozen_map(header.settings),
+            recording=header.recording,
         )
     candidates: tuple[Candidate, ...] | None = ()
     if "candidates" in document:
@@ -165,6 +167,7 @@ class _Header:
     admission: Admission
     identity_document: str
     settings: dict[str, object]
+    recording: Recording
 
 
 def _read_header(raw: object, file_report: Report) -> _Header | None:
@@ -190,6 +193,12 @@ def _read_header(raw: object, file_report: Report) -> _Header | None:
     identity_document = _read_choice(
         raw.get("identity_document", "passport"), "identity_document", IDENTITY_DOCUMENTS, report
     )
+    recording = _read_choice(
+        raw.get("recording", Recording.REQUIRED.value),
+        "recording",
+        tuple(choice.value for choice in Recording),
+        report,
+    )
     settings = raw.get("settings", {})
     if not isinstance(settings, dict):
         report(f"settings must be a table, got {describe(settings)}")
@@ -202,11 +211,19 @@ def _read_header(raw: object, file_report: Report) -> _Header | None:
         or title is None
         or admission is None
         or identity_document is None
+        or recording is None
     ):
         return None
     assert isinstance(settings, dict)
     return _Header(
-        exam_id, title, scheme, languages, Admission(admission), identity_document, settings
+        exam_id,
+        title,
+        scheme,
+        languages,
+        Admission(admission),
+        identity_document,
+        settings,
+        Recording(recording),
     )
 
 

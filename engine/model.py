@@ -114,6 +114,15 @@ class Admission(enum.StrEnum):
     """A proctor confirms identity first (KZ-3, UA-6)."""
 
 
+class Recording(enum.StrEnum):
+    """Whether a candidate may sit the test without camera and microphone."""
+
+    REQUIRED = "required"
+    """No start without both (KZ-4: audio-video fixation of the whole test)."""
+    OPTIONAL = "optional"
+    """Recorded where the devices work; without them the test goes on and the proctor is told."""
+
+
 @dataclass(frozen=True, slots=True)
 class Exam:
     """One testing event: its scheme, parts, sites and languages."""
@@ -127,6 +136,7 @@ class Exam:
     admission: Admission = Admission.SELF
     identity_document: str = "passport"
     settings: Mapping[str, object] = field(default_factory=frozen_map)
+    recording: Recording = Recording.REQUIRED
 
     def part(self, part_id: str) -> Part:
         for part in self.parts:

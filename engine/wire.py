@@ -135,6 +135,7 @@ SIGNAL_KINDS = frozenset(
         "camera-stopped",
         "microphone-stopped",
         "media-error",
+        "no-devices",
     }
 )
 MAX_LEVELS_PER_FRAME = 600

@@ -22,6 +22,7 @@ SIGNAL_FINDINGS: dict[str, tuple[str, int]] = {
     "camera-stopped": ("the camera stopped", 3),
     "microphone-stopped": ("the microphone stopped", 3),
     "media-error": ("recording failed on the candidate's device", 2),
+    "no-devices": ("sitting without camera or microphone (the exam allows it)", 2),
 }
 """Signals worth a proctor's look; `page-visible`, `focus-back`, `fullscreen-enter` are not."""
 

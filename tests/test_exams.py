@@ -9,7 +9,7 @@ import pytest
 from engine.banks import load_bank, load_banks, write_synthetic_bank
 from engine.exams import ExamSetup, load_exam, load_exams
 from engine.exceptions import BankError, Problem
-from engine.model import Admission, Bank
+from engine.model import Admission, Bank, Recording
 from engine.roster import generate_candidates, iin_is_valid
 
 REPO = Path(__file__).resolve().parent.parent
@@ -22,6 +22,7 @@ scheme = "kz-prosecutor"
 languages = ["kk", "ru"]
 admission = "proctor"
 identity_document = "iin"
+recording = "optional"
 
 [[parts]]
 id = "law"
@@ -109,6 +110,7 @@ def test_valid_exam_maps_every_field(tmp_path: Path, banks: dict[str, Bank]) -> 
     assert exam.languages == ("kk", "ru")
     assert exam.admission is Admission.PROCTOR
     assert exam.identity_document == "iin"
+    assert exam.recording is Recording.OPTIONAL
     (part,) = exam.parts
     assert part.id == "law"
     assert part.bank_id == "kz-law"
@@ -130,6 +132,7 @@ def test_defaults(tmp_path: Path, banks: dict[str, Bank]) -> None:
     text = broken(
         ('admission = "proctor"\n', ""),
         ('identity_document = "iin"\n', ""),
+        ('recording = "optional"\n', ""),
         ("warnings_minutes = [5, 15]\n", ""),
         ("shuffle_options = false\n", ""),
         ("[candidates]\ngenerate = 20\n", ""),
@@ -137,6 +140,7 @@ def test_defaults(tmp_path: Path, banks: dict[str, Bank]) -> None:
     setup = load_exam(write(tmp_path, text), banks)
     assert setup.exam.admission is Admission.SELF
     assert setup.exam.identity_document == "passport"
+    assert setup.exam.recording is Recording.REQUIRED, "audio-video fixation unless waived"
     assert setup.exam.parts[0].warnings_s == (900, 300, 60)
     assert setup.exam.parts[0].shuffle_options is True
     assert setup.candidates == ()
@@ -208,6 +212,10 @@ EXAM_PROBLEMS = [
     (
         (('admission = "proctor"', 'admission = "auto"'),),
         "[exam]: admission 'auto' is not one of 'self', 'proctor'",
+    ),
+    (
+        (('recording = "optional"', 'recording = "off"'),),
+        "[exam]: recording 'off' is not one of 'required', 'optional'",
     ),
     (
         (('identity_document = "iin"', 'identity_document = "snils"'),),

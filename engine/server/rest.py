@@ -63,6 +63,7 @@ def _exam_info(exam: Any) -> dict[str, Any]:
         "languages": list(exam.languages),
         "admission": exam.admission.value,
         "identity_document": exam.identity_document,
+        "recording": exam.recording.value,
         "parts": [
             {
                 "id": part.id,

@@ -29,6 +29,7 @@ const S = {
   fixation: null,
   stopWatchingPage: null,
   devicesOk: false,
+  withoutDevices: false,
   screen: null,
   closed: new Map(), // part id -> closed message
   announcedZero: false,
@@ -395,17 +396,32 @@ function renderDeviceConnection() {
   renderDeviceVerdict();
 }
 
+/** The exam lets a candidate sit without camera and microphone (`recording = "optional"`). */
+const recordingOptional = () => S.signin?.exam?.recording === "optional";
+
 function renderDeviceVerdict() {
   const cameraOk = deviceResults.camera.state === "ok";
   const microphoneOk = deviceResults.microphone.state === "ok";
   const connectionOk = S.socket?.status === "open";
-  const allOk = cameraOk && microphoneOk && connectionOk;
-  $("#devices-continue").disabled = !allOk;
   const failed = [deviceResults.camera.state, deviceResults.microphone.state].includes("failed");
+  const devicesOk = (cameraOk && microphoneOk) || (failed && recordingOptional());
+  $("#devices-continue").disabled = !(devicesOk && connectionOk);
   $("#devices-help").hidden = !failed;
+  $("#devices-optional").hidden = !(failed && recordingOptional());
+}
+
+/** What is missing, for the proctor: "camera: denied; microphone: missing". */
+function missingDevices() {
+  return ["camera", "microphone"]
+    .filter((device) => deviceResults[device].state !== "ok")
+    .map((device) => `${device}: ${deviceResults[device].reason || "failed"}`)
+    .join("; ");
 }
 
 function devicesContinue() {
+  const missing = missingDevices();
+  if (missing) S.socket.signal("no-devices", missing);
+  S.withoutDevices = Boolean(missing); // the part starts unrecorded: not a reload to recover from
   S.devicesOk = true;
   S.meter?.close();
   S.meter = null;
@@ -439,7 +455,12 @@ async function resumeProctoring() {
     startProctoring();
     S.fixation.startRecording();
   } catch (error) {
-    S.socket.signal("media-error", `camera or microphone after resume: ${error.reason ?? error.message}`);
+    const reason = error.reason ?? error.message;
+    if (recordingOptional()) {
+      S.socket.signal("no-devices", `after a reload: ${reason}`);
+      return;
+    }
+    S.socket.signal("media-error", `camera or microphone after resume: ${reason}`);
     showNotice(t("devices.lostDuringTest"), "warning");
   }
 }
@@ -498,8 +519,8 @@ function onForm(form) {
   if (saved.partIndex === S.partIndex && Number.isInteger(saved.current)) S.current = saved.current;
   S.current = Math.min(Math.max(0, S.current), S.items.length - 1);
   saveProgress();
-  if (!S.fixation) resumeProctoring();
-  else S.fixation.startRecording();
+  if (!S.fixation && !S.withoutDevices) resumeProctoring();
+  else S.fixation?.startRecording();
   if (!S.stopWatchingPage) S.stopWatchingPage = watchPage((kind, detail) => S.socket.signal(kind, detail));
   buildMap();
   const wasTest = S.screen === "test";

@@ -12,6 +12,7 @@ scheme = "kz-prosecutor"
 languages = ["kk", "ru"]
 admission = "{admission}"
 identity_document = "iin"
+recording = "{recording}"
 
 [exam.title]
 kk = "Заңнаманы білуге компьютерлік тестілеу (сынақ)"
@@ -138,12 +139,27 @@ generate = 100
 EXAMS = {
     # A whole KZ part: 10 items in 30 minutes, Kazakh or Russian.
     "b-kz": KZ_EXAM.format(
-        exam_id="b-kz", admission="self", time="minutes = 30", candidates=10, staff=""
+        exam_id="b-kz",
+        admission="self",
+        recording="required",
+        time="minutes = 30",
+        candidates=10,
+        staff="",
+    ),
+    # The same, where a candidate may sit without camera and microphone.
+    "b-kz-unrecorded": KZ_EXAM.format(
+        exam_id="b-kz-unrecorded",
+        admission="self",
+        recording="optional",
+        time="minutes = 30",
+        candidates=4,
+        staff="",
     ),
     # Seconds long, with one warning, for the deadline.
     "b-kz-short": KZ_EXAM.format(
         exam_id="b-kz-short",
         admission="self",
+        recording="required",
         time="seconds = 14\nwarnings_seconds = [8]",
         candidates=10,
         staff="",
@@ -152,6 +168,7 @@ EXAMS = {
     "b-kz-proctored": KZ_EXAM.format(
         exam_id="b-kz-proctored",
         admission="proctor",
+        recording="required",
         time="minutes = 30",
         candidates=12,
         staff=STAFF,

@@ -426,6 +426,33 @@ async def test_a_narrow_window_and_the_keyboard_alone_are_enough(
     await context.close()
 
 
+async def test_where_recording_is_optional_a_candidate_without_a_camera_goes_on_and_is_noted(
+    browser_without_media_consent: Browser, site: Running
+) -> None:
+    context = await browser_without_media_consent.new_context(locale="ru-RU")
+    candidate = await Candidate.open(context, site, "b-kz-unrecorded")
+    page = candidate.page
+    await candidate.sign_in()
+    await candidate.choose_language("Русский язык")
+    await page.locator("#devices-check").click()
+    await expect(page.locator("#device-camera")).to_have_attribute("data-state", "failed")
+    await expect(page.locator("#devices-optional")).to_contain_text("проктор будет уведомлён")
+    await page.locator("#devices-continue").click()
+    await candidate.accept_rules_and_start()
+    await candidate.answer(0)
+    await candidate.expect_save_state("saved")
+
+    events = await site.hall.store.events_of(candidate.sitting_id())
+    signals = [e["data"] for e in events if e["kind"] == "signal"]
+    noted = [e["data"] for e in events if e["kind"] == "irregularity"]
+    assert [s["kind"] for s in signals if s["kind"] == "no-devices"] == ["no-devices"], signals
+    assert signals[0]["detail"] == "camera: denied; microphone: denied"
+    assert [(n["kind"], n["severity"]) for n in noted] == [("no-devices", 2)]
+    assert await site.hall.media_records(candidate.sitting_id()) == [], "nothing to record"
+    assert candidate.errors == []
+    await context.close()
+
+
 async def test_a_busy_server_has_the_page_send_its_still_again_when_told(
     site: Running, new_context: NewContext
 ) -> None:

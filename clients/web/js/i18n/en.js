@@ -64,6 +64,8 @@ export default {
   "devices.helpTitle": "Something is not working",
   "devices.helpText":
     "Fix what is named above and check again. If you cannot fix it, raise your hand or call the proctor and show them this screen. Your test has not started: no time is running.",
+  "devices.optional":
+    "This exam can be taken without them: you may continue, and the proctor will be told that you are not being recorded.",
   "devices.lostDuringTest":
     "The camera or microphone could not be restarted. The proctor has been told; tell them too and keep working.",
 
