@@ -414,6 +414,8 @@ class MediaSocket:
         return await self._upload(wire.Snapshot(media_type, data, next(self._refs)))
 
     async def _upload(self, upload: wire.Chunk | wire.Snapshot) -> wire.Stored:
+        if self._ws is None or self._ws.close_code == wire.CloseCode.IDLE:
+            await self.connect()  # first use, or closed as quiet: the page opens it again too
         for _ in range(self.busy_retries + 1):
             await self.send_raw(wire.serialize(upload))
             reply = await self.reply()

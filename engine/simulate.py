@@ -21,16 +21,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import aiohttp
-
 from engine import wire
 from engine.client import (
     CandidateClient,
     ClientError,
+    MediaSocket,
     ProctorClient,
     sign_in,
     staff_sign_in_sync,
-    upload_media,
 )
 
 
@@ -137,27 +135,18 @@ async def simulate(
         await desk.connect()
         playing = asyncio.create_task(_play_proctor(desk, tally))
 
-    async with aiohttp.ClientSession() as session:
+    async def one(index: int, code: str) -> None:
+        async with gate:
+            rng = random.Random(seed * 1_000_003 + index)
+            await _candidate(base_url, code, rng, think_s, tally, chunk_every)
 
-        async def one(index: int, code: str) -> None:
-            async with gate:
-                await _candidate(
-                    base_url,
-                    code,
-                    random.Random(seed * 1_000_003 + index),
-                    think_s,
-                    tally,
-                    session,
-                    chunk_every,
-                )
-
-        try:
-            await asyncio.gather(*(one(i, code) for i, (_, code) in enumerate(roster)))
-        finally:
-            if playing is not None and desk is not None:
-                playing.cancel()
-                await asyncio.gather(playing, return_exceptions=True)
-                await desk.close()
+    try:
+        await asyncio.gather(*(one(i, code) for i, (_, code) in enumerate(roster)))
+    finally:
+        if playing is not None and desk is not None:
+            playing.cancel()
+            await asyncio.gather(playing, return_exceptions=True)
+            await desk.close()
     latencies = sorted(tally.latencies)
     return Summary(
         exam=exam_id,
@@ -217,19 +206,12 @@ FAKE_WEBM_HEADER = b"\x1a\x45\xdf\xa3"
 FAKE_JPEG_HEADER = b"\xff\xd8\xff\xe0"
 
 
-async def _send_chunk(
-    session: aiohttp.ClientSession,
-    client: CandidateClient,
-    rng: random.Random,
-    seq: int,
-    tally: _Tally,
-) -> None:
-    """A stand-in for a MediaRecorder chunk: the stream header on the first, random bytes after."""
+async def _send_chunk(media: MediaSocket, rng: random.Random, seq: int, tally: _Tally) -> None:
+    """A stand-in for a MediaRecorder chunk: the stream header on the first, random bytes after,
+    on the media socket as the page sends it."""
     body = (FAKE_WEBM_HEADER if seq == 1 else b"") + rng.randbytes(16 * 1024)
     tally.chunks_sent += 1
-    await upload_media(
-        session, client.base_url, client.token, client.part, body, "video/webm", seq=seq
-    )
+    await media.send_chunk(seq, body, "video/webm")
     tally.chunks_acked += 1
 
 
@@ -239,7 +221,6 @@ async def _candidate(
     rng: random.Random,
     think_s: float,
     tally: _Tally,
-    session: aiohttp.ClientSession,
     chunk_every: int,
 ) -> None:
     try:
@@ -251,9 +232,7 @@ async def _candidate(
         tally.sittings += 1
         client = CandidateClient(base_url, signed["token"], part["id"])
         try:
-            await _take_part(
-                client, signed["exam"]["languages"], rng, think_s, tally, session, chunk_every
-            )
+            await _take_part(client, signed["exam"]["languages"], rng, think_s, tally, chunk_every)
         except ClientError as error:
             tally.errors[error.code] += 1
         except (OSError, TimeoutError) as error:
@@ -268,15 +247,30 @@ async def _take_part(
     rng: random.Random,
     think_s: float,
     tally: _Tally,
-    session: aiohttp.ClientSession,
     chunk_every: int,
 ) -> None:
     welcome = await _connect(client, tally)
+    media = MediaSocket(client.base_url, client.token, client.part)
+    try:
+        await _sit(client, welcome, media, languages, rng, think_s, tally, chunk_every)
+    finally:
+        await media.close()
+
+
+async def _sit(
+    client: CandidateClient,
+    welcome: wire.Welcome,
+    media: MediaSocket,
+    languages: list[str],
+    rng: random.Random,
+    think_s: float,
+    tally: _Tally,
+    chunk_every: int,
+) -> None:
     chunk_seq = 1
     if chunk_every:
-        await _send_chunk(session, client, rng, chunk_seq, tally)
-        still = FAKE_JPEG_HEADER + rng.randbytes(2048)
-        await upload_media(session, client.base_url, client.token, client.part, still, "image/jpeg")
+        await _send_chunk(media, rng, chunk_seq, tally)
+        await media.send_snapshot(FAKE_JPEG_HEADER + rng.randbytes(2048), "image/jpeg")
     if welcome.state == "scheduled":
         await client.wait_admitted(timeout_s=600)
         welcome = dataclasses.replace(welcome, state="checked-in")
@@ -293,7 +287,7 @@ async def _take_part(
             await asyncio.sleep(rng.expovariate(1 / think_s))
         if chunk_every and (len(client.acked) + 1) % chunk_every == 0:
             chunk_seq += 1
-            await _send_chunk(session, client, rng, chunk_seq, tally)
+            await _send_chunk(media, rng, chunk_seq, tally)
         choice = rng.randrange(len(item.options))
         sent_at = time.perf_counter()
         tally.sent += 1
