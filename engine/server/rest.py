@@ -87,6 +87,7 @@ async def health(request: web.Request) -> web.Response:
             "live_sittings": len(hall.live),
             "connected": sum(1 for live in hall.live.values() if live.link is not None),
             "sockets": len(request.app[keys.SOCKETS]),
+            "media_sockets": len(request.app[keys.QUIET_MEDIA].last_heard),
             "loop_lag_ms": request.app[keys.LOOP_LAG].summary_ms(),
             "uploads": request.app[keys.UPLOADS].summary()
             | {"turned_away": dict(request.app[keys.UPLOAD_GATE].turned_away)},

@@ -8,6 +8,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+import aiohttp
 import msgpack
 import pytest
 from websockets.asyncio.client import connect
@@ -114,6 +115,8 @@ async def test_a_refused_upload_is_noted_and_the_socket_goes_on(
     assert refusals == ["bad_media", "bad_media", "bad_seq"]
     assert (clash.value.code, too_large.value.code) == ("duplicate_chunk", "chunk_too_large")
     assert stored.seq == 2 and socket.close_code is None
+    async with aiohttp.ClientSession() as http, http.get(f"{running.url}/api/v1/health") as reply:
+        assert (await reply.json())["media_sockets"] == 1
     assert [r.seq for r in await running.hall.media_records(sitting)] == [1, 2]
     assert await irregularities(running, sitting) == [
         "media-bad",

@@ -12,6 +12,9 @@ const LEVEL_INTERVAL_MS = 100;
 const LEVELS_PER_FRAME = 50; // one levels frame every 5 s
 const MAX_BACKLOG_BYTES = 64 * 1024 * 1024;
 const RETRY_MS = [1000, 2000, 5000, 10_000, 20_000];
+/** A media socket that does not say media-ready, or answer an upload, in this long is closed
+ * and opened again: the upload is sent once more (the server takes a repeat as the same). */
+const MEDIA_SOCKET_PATIENCE_MS = 30_000;
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -102,12 +105,14 @@ class MediaSocket {
       const ws = new WebSocket(socketUrl("/ws/media"));
       ws.binaryType = "arraybuffer";
       this.fatal = null;
+      const giveUp = setTimeout(() => ws.close(4000, "no media-ready"), MEDIA_SOCKET_PATIENCE_MS);
       ws.addEventListener("open", () => {
         ws.send(pack({ t: "hello", v: 1, token: this.token, part: this.part, client: "web" }));
       });
       ws.addEventListener("message", (event) => {
         const message = unpack(event.data);
         if (message.t === "media-ready") {
+          clearTimeout(giveUp);
           this.ws = ws;
           this.everOpened = true;
           resolve(ws);
@@ -118,6 +123,7 @@ class MediaSocket {
         }
       });
       ws.addEventListener("close", (event) => {
+        clearTimeout(giveUp);
         if (this.ws === ws) this.ws = null;
         const outcome = closed(event.code, this.fatal);
         reject(outcome);
@@ -143,11 +149,13 @@ class MediaSocket {
         : { t: "snapshot", type: item.type, data };
     return new Promise((resolve) => {
       this.waiting = resolve;
+      this.patience = setTimeout(() => ws.close(4000, "no reply"), MEDIA_SOCKET_PATIENCE_MS);
       ws.send(pack(message));
     });
   }
 
   answer(outcome) {
+    clearTimeout(this.patience);
     const resolve = this.waiting;
     this.waiting = null;
     resolve?.(outcome);
