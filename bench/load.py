@@ -255,8 +255,18 @@ class Recording:
         while True:
             chunk = {"t": "chunk", "seq": seq, "type": CHUNK_TYPE, "data": data}
             await self.media_ws.send(pack(chunk | {"client_time": time.time()}))
-            async with asyncio.timeout(ACK_TIMEOUT_S):
-                reply = unpack(await self.media_ws.recv(decode=False))
+            # A node that is behind holds the chunk (the page waits for its reply): one still
+            # held when the window ends is counted as waiting, as one sent again would be.
+            try:
+                async with asyncio.timeout(
+                    max(ACK_TIMEOUT_S, min(deadline - time.time() + 1, 3600))
+                ):
+                    reply = unpack(await self.media_ws.recv(decode=False))
+            except TimeoutError:
+                if time.time() < deadline:
+                    raise
+                self.tally.chunks_waiting_at_end += 1
+                return
             if reply.get("error") != "busy":
                 break
             self.tally.chunks_turned_away += 1

@@ -92,6 +92,34 @@ def test_the_gate_turns_uploads_away_while_many_are_under_way_or_the_loop_is_lat
     assert gate.why_wait(uploads, lag) is None, "the loop's lag is not asked"
 
 
+async def test_held_uploads_take_their_turns_in_order_once_the_node_has_room() -> None:
+    gate = UploadGate(most_at_once=1, recheck_s=0.01)
+    uploads, lag = Uploads(), LoopLag()
+    order: list[int] = []
+
+    async def upload(number: int) -> None:
+        await gate.take_turn(uploads, lag)
+        with uploads.one():
+            order.append(number)
+            await asyncio.sleep(0.02)
+
+    with uploads.one():  # the node is full while three arrive
+        arriving = [asyncio.create_task(upload(n)) for n in (1, 2, 3)]
+        await asyncio.sleep(0.05)
+        assert (gate.holding, order) == (3, [])
+    await asyncio.gather(*arriving)
+    assert order == [1, 2, 3] and gate.held == 3
+    assert uploads.most_at_once == 1, "never more under way than the gate allows"
+
+    lag.add(0.2, time.perf_counter())  # the loop woke late: a new upload waits for calm
+    gate.calm_s = 0.1
+    late = asyncio.create_task(upload(4))
+    await asyncio.sleep(0.03)
+    assert not late.done()
+    await asyncio.wait_for(late, timeout=2)
+    assert order[-1] == 4
+
+
 def test_while_many_are_turned_away_and_few_taken_the_waits_spread_further() -> None:
     gate = UploadGate(retry_after_s=(5, 15), longest_wait_s=60)
     uploads = Uploads()

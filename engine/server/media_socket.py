@@ -6,9 +6,10 @@ A frame on a socket kept open costs a fraction of that. It is a socket of its ow
 candidate's: a 350 KB chunk queued on a slow uplink must never hold an answer back.
 
 Hello first (the candidate socket's, with the same token and part); then `chunk` and `snapshot`
-frames, taken one at a time in the order sent, each answered with `stored` or `refused`. A
-refusal of the upload keeps the socket open; a bad frame, a token no longer valid or a closed
-sitting closes it with the code `wire.CloseCode` names. Quiet for a minute
+frames, taken one at a time in the order sent, each answered with `stored` or `refused`; while
+the node is behind (engine/server/upload_gate.py) an upload waits for its turn. A refusal of
+the upload keeps the socket open; a bad frame, a token no longer valid or a closed sitting
+closes it with the code `wire.CloseCode` names. Quiet for a minute
 (`ServerConfig.media_quiet_s`, engine/server/quiet_sockets.py), it is closed (4411): the page
 opens it again when it next has something to send.
 """
@@ -112,23 +113,24 @@ async def _serve(
             return
         if not isinstance(upload, wire.Chunk | wire.Snapshot):
             raise ProtocolError(f"{upload.TYPE} is not sent here", code="unknown_type")
-        await ws.send_bytes(await _take(app, hall, live, upload))
+        quiet.forget(ws)  # held while the node is behind: waiting, not quiet
+        reply = await _take(app, hall, live, upload)
+        quiet.heard(ws)
+        await ws.send_bytes(reply)
 
 
 async def _take(
     app: web.Application, hall: Hall, live: LiveSitting, upload: wire.Chunk | wire.Snapshot
 ) -> bytes:
-    """The reply frame to one upload: stored, refused, or busy (send it again later)."""
+    """The reply frame to one upload, stored or refused, once the node has room for it."""
     kind, seq, ref = (
         ("chunk", upload.seq, None)
         if isinstance(upload, wire.Chunk)
         else ("snapshot", None, upload.ref)
     )
-    gate, uploads = app[keys.UPLOAD_GATE], app[keys.UPLOADS]
-    if (why := gate.why_wait(uploads, app[keys.LOOP_LAG])) is not None:
-        seconds = gate.retry_after(uploads)
-        message = f"{why}: send it again in {seconds} s"
-        return wire.serialize(wire.Refused(kind, "busy", message, seq, ref, seconds))
+    uploads = app[keys.UPLOADS]
+    # A node that is behind holds the upload; its page waits for the reply (no `busy` here).
+    await app[keys.UPLOAD_GATE].take_turn(uploads, app[keys.LOOP_LAG])
     media_type = base_type(upload.type)
     with uploads.one():
         if isinstance(upload, wire.Chunk):

@@ -90,7 +90,11 @@ async def health(request: web.Request) -> web.Response:
             "media_sockets": len(request.app[keys.QUIET_MEDIA].last_heard),
             "loop_lag_ms": request.app[keys.LOOP_LAG].summary_ms(),
             "uploads": request.app[keys.UPLOADS].summary()
-            | {"turned_away": dict(request.app[keys.UPLOAD_GATE].turned_away)},
+            | {
+                "turned_away": dict(request.app[keys.UPLOAD_GATE].turned_away),
+                "holding": request.app[keys.UPLOAD_GATE].holding,
+                "held": request.app[keys.UPLOAD_GATE].held,
+            },
             "store": request.app[keys.STORE].stats(),
         }
         | ({"collector": pauses.summary_ms()} if pauses is not None else {})

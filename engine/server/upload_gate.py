@@ -5,10 +5,15 @@ candidate's page keeps it (up to 64 MiB) and sends it again. So when the node fa
 its event loop woke late, or uploads pile up unanswered — a new upload is refused with
 ``503 busy`` and a ``Retry-After`` at once, before its token is checked or its body read, and
 the cores go to the answers first. Nothing is lost: the upload was never acknowledged.
+
+On the media socket the same test holds an upload instead (`take_turn`): its page waits for the
+reply and sends nothing more meanwhile, so there is no refusal to write and no upload sent
+again, which cost a node that is behind about what taking it does.
 """
 
 from __future__ import annotations
 
+import asyncio
 import random
 import time
 from collections import Counter, deque
@@ -39,6 +44,51 @@ class UploadGate:
     _marks: deque[tuple[float, int, int]] = field(default_factory=deque)
     """(when, turned away so far, uploads answered so far), about once a second."""
     _rng: random.Random = field(default_factory=random.Random)
+    held: int = 0
+    """Media-socket uploads that had to wait for their turn, since start."""
+    _turns: deque[asyncio.Future[None]] = field(default_factory=deque)
+    _releaser: asyncio.Task[None] | None = None
+    release_at_once: int = 32
+    """Held uploads let go in one turn of the loop, so a node that catches up is not flooded."""
+    recheck_s: float = 0.05
+
+    @property
+    def holding(self) -> int:
+        return len(self._turns)
+
+    def has_room(self, uploads: Uploads, loop_lag: LoopLag) -> bool:
+        late = self.late_s is not None and loop_lag.woke_late_within(self.late_s, self.calm_s)
+        return uploads.under_way < self.most_at_once and not late
+
+    async def take_turn(self, uploads: Uploads, loop_lag: LoopLag) -> None:
+        """Return once the node has room for one more upload, first come first served."""
+        if not self._turns and self.has_room(uploads, loop_lag):
+            return
+        self.held += 1
+        turn = asyncio.get_running_loop().create_future()
+        self._turns.append(turn)
+        if self._releaser is None or self._releaser.done():
+            self._releaser = asyncio.create_task(self._release(uploads, loop_lag))
+        try:
+            await turn
+        except asyncio.CancelledError:
+            if turn in self._turns:
+                self._turns.remove(turn)
+            raise
+
+    async def _release(self, uploads: Uploads, loop_lag: LoopLag) -> None:
+        """Let held uploads go in order while there is room; one task for all of them."""
+        while self._turns:
+            if not self.has_room(uploads, loop_lag):
+                await asyncio.sleep(self.recheck_s)
+                continue
+            free = min(self.most_at_once - uploads.under_way, self.release_at_once)
+            for _ in range(min(free, len(self._turns))):
+                turn = self._turns.popleft()
+                if not turn.done():
+                    turn.set_result(None)
+            # The uploads let go count themselves under way in their next step, before this one.
+            await asyncio.sleep(0)
 
     def why_wait(self, uploads: Uploads, loop_lag: LoopLag) -> str | None:
         """Why a new upload should wait now, or None to take it."""
