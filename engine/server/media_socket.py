@@ -114,15 +114,21 @@ async def _serve(
         if not isinstance(upload, wire.Chunk | wire.Snapshot):
             raise ProtocolError(f"{upload.TYPE} is not sent here", code="unknown_type")
         quiet.forget(ws)  # held while the node is behind: waiting, not quiet
-        reply = await _take(app, hall, live, upload)
+        reply = await _take(ws, app, hall, live, upload)
         quiet.heard(ws)
-        await ws.send_bytes(reply)
+        if reply is not None:
+            await ws.send_bytes(reply)
 
 
 async def _take(
-    app: web.Application, hall: Hall, live: LiveSitting, upload: wire.Chunk | wire.Snapshot
-) -> bytes:
-    """The reply frame to one upload, stored or refused, once the node has room for it."""
+    ws: web.WebSocketResponse,
+    app: web.Application,
+    hall: Hall,
+    live: LiveSitting,
+    upload: wire.Chunk | wire.Snapshot,
+) -> bytes | None:
+    """The reply frame to one upload, stored or refused, once the node has room for it; None
+    if the page gave up waiting and closed the socket (it sends the upload again on a new one)."""
     kind, seq, ref = (
         ("chunk", upload.seq, None)
         if isinstance(upload, wire.Chunk)
@@ -131,6 +137,8 @@ async def _take(
     uploads = app[keys.UPLOADS]
     # A node that is behind holds the upload; its page waits for the reply (no `busy` here).
     await app[keys.UPLOAD_GATE].take_turn(uploads, app[keys.LOOP_LAG])
+    if ws.closed:
+        return None
     media_type = base_type(upload.type)
     with uploads.one():
         if isinstance(upload, wire.Chunk):

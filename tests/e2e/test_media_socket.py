@@ -238,6 +238,24 @@ async def test_a_busy_node_holds_the_upload_until_it_has_room_and_refuses_nothin
     assert await irregularities(running, sitting) == [], "waiting is no irregularity"
 
 
+async def test_an_upload_whose_page_gave_up_waiting_is_not_taken_when_its_turn_comes(
+    running: Running, sockets: list[MediaSocket]
+) -> None:
+    client, sitting = await started(running)
+    socket = await media_of(client, sockets)
+    gate = running.app[keys.UPLOAD_GATE]
+    gate.most_at_once = 0
+    await socket.send_raw(wire.serialize(wire.Chunk(1, "video/webm", WEBM)))
+    while gate.holding == 0:
+        await asyncio.sleep(0.01)
+    await socket.close()  # the page's patience ran out: it sends the chunk again elsewhere
+    gate.most_at_once = 256
+    while gate.holding:
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.2)
+    assert await running.hall.media_records(sitting) == []
+
+
 async def test_a_quiet_socket_is_closed_and_a_new_one_goes_on(
     start_server: Any, sockets: list[MediaSocket]
 ) -> None:

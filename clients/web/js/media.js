@@ -13,8 +13,9 @@ const LEVELS_PER_FRAME = 50; // one levels frame every 5 s
 const MAX_BACKLOG_BYTES = 64 * 1024 * 1024;
 const RETRY_MS = [1000, 2000, 5000, 10_000, 20_000];
 /** A media socket that does not say media-ready, or answer an upload, in this long is closed
- * and opened again: the upload is sent once more (the server takes a repeat as the same). */
-const MEDIA_SOCKET_PATIENCE_MS = 30_000;
+ * and opened again: the upload is sent once more (the server takes a repeat as the same). Long,
+ * since a node that is behind holds uploads in turn, and a new socket goes to the back. */
+const MEDIA_SOCKET_PATIENCE_MS = 120_000;
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
