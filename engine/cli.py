@@ -81,6 +81,26 @@ def _parser() -> argparse.ArgumentParser:
             "(503 busy), so answers go first (default: 256)",
         )
         command.add_argument(
+            "--media-port",
+            type=int,
+            default=None,
+            metavar="P",
+            help="port of the media process, which serves the pages' recording uploads beside "
+            "this one (default: --port + 1; 0: any free port)",
+        )
+        command.add_argument(
+            "--media-in-process",
+            action="store_true",
+            help="serve the recording uploads from this process, on --port, with no media process",
+        )
+        command.add_argument(
+            "--media-url",
+            default=None,
+            metavar="URL",
+            help="the media socket's address as pages reach it, e.g. behind a proxy "
+            "(default: ws://HOST-SIGNED-IN-AT:MEDIA-PORT/ws/media)",
+        )
+        command.add_argument(
             "--access-log",
             metavar="FILE",
             default=None,
@@ -180,6 +200,9 @@ def _serve(args: argparse.Namespace) -> int:
         exams_dir=args.exams or args.banks / "exams",
         demo=args.demo,
         media_retention_days=args.media_retention_days,
+        media_port=None if args.media_in_process else _media_port(args),
+        media_host=args.host,
+        media_public_url=args.media_url,
         **({"uploads_at_once": args.uploads_at_once} if args.uploads_at_once else {}),
     )
     if args.demo:
@@ -206,6 +229,10 @@ def _serve(args: argparse.Namespace) -> int:
         loop=tuning.new_event_loop(args.event_loop),
     )
     return 0
+
+
+def _media_port(args: argparse.Namespace) -> int:
+    return int(args.port) + 1 if args.media_port is None else int(args.media_port)
 
 
 def _access_logger(target: str | None) -> logging.Logger | None:

@@ -382,8 +382,17 @@ class MediaSocket:
     with `stored`, or refused (`ClientError` with the code); `busy` is sent again after its wait,
     as the page does, up to `busy_retries` times."""
 
-    def __init__(self, base_url: str, token: str, part: str, *, busy_retries: int = 5) -> None:
-        self.url = ws_url(base_url).replace("/ws/candidate", "/ws/media")
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        part: str,
+        *,
+        url: str | None = None,
+        busy_retries: int = 5,
+    ) -> None:
+        """`url`: the sign-in's `media_socket` (the server's own `/ws/media` if None)."""
+        self.url = url or ws_url(base_url).replace("/ws/candidate", "/ws/media")
         self.token = token
         self.part = part
         self.busy_retries = busy_retries

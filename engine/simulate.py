@@ -232,7 +232,15 @@ async def _candidate(
         tally.sittings += 1
         client = CandidateClient(base_url, signed["token"], part["id"])
         try:
-            await _take_part(client, signed["exam"]["languages"], rng, think_s, tally, chunk_every)
+            await _take_part(
+                client,
+                signed.get("media_socket"),
+                signed["exam"]["languages"],
+                rng,
+                think_s,
+                tally,
+                chunk_every,
+            )
         except ClientError as error:
             tally.errors[error.code] += 1
         except (OSError, TimeoutError) as error:
@@ -243,6 +251,7 @@ async def _candidate(
 
 async def _take_part(
     client: CandidateClient,
+    media_url: str | None,
     languages: list[str],
     rng: random.Random,
     think_s: float,
@@ -250,7 +259,7 @@ async def _take_part(
     chunk_every: int,
 ) -> None:
     welcome = await _connect(client, tally)
-    media = MediaSocket(client.base_url, client.token, client.part)
+    media = MediaSocket(client.base_url, client.token, client.part, url=media_url)
     try:
         await _sit(client, welcome, media, languages, rng, think_s, tally, chunk_every)
     finally:

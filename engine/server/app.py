@@ -27,6 +27,7 @@ from engine.server.auth import TokenIssuer, hash_code, hash_password, new_access
 from engine.server.candidate_socket import candidate_socket
 from engine.server.config import ServerConfig
 from engine.server.hall import ExamRuntime, Hall
+from engine.server.media_link import running_media_process
 from engine.server.media_socket import media_socket
 from engine.server.proctor_socket import proctor_socket
 from engine.server.quiet_sockets import QuietSockets
@@ -49,6 +50,8 @@ def create_app(config: ServerConfig, *, schemes: SchemeRegistry | None = None) -
     app[keys.QUIET_MEDIA] = QuietSockets(config.media_quiet_s)
     app.cleanup_ctx.append(_store_and_hall(schemes))
     app.cleanup_ctx.append(_background)
+    if config.media_port is not None:
+        app.cleanup_ctx.append(running_media_process)
     app.on_shutdown.append(_close_sockets)
     app.router.add_get("/ws/candidate", candidate_socket)
     app.router.add_get("/ws/proctor", proctor_socket)

@@ -31,5 +31,14 @@ class ServerConfig:
     (engine/server/upload_gate.py)."""
     media_quiet_s: float = 60.0
     """A media socket that sent nothing for this long is closed; the page opens it again."""
+    media_port: int | None = None
+    """Serve the media sockets from a process of their own on this port (0: any free one;
+    engine/server/media_process.py); None: the serving process serves them itself."""
+    media_host: str = "127.0.0.1"
+    media_public_url: str | None = None
+    """The media socket's address as pages reach it (behind a proxy); by default the host the
+    page signed in at, with `media_port`."""
+    media_nice: int = 5
+    """How much lower the media process's priority is: when cores are short, answers first."""
     media_retention_days: float | None = None
     """Delete the media of sittings closed this long ago (records stay); None keeps it."""

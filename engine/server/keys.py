@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import weakref
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
@@ -13,6 +14,9 @@ from engine.server.quiet_sockets import QuietSockets
 from engine.server.upload_gate import UploadGate
 from engine.store.base import Store
 
+if TYPE_CHECKING:
+    from engine.server.media_link import MediaLink
+
 CONFIG = web.AppKey("config", ServerConfig)
 STORE = web.AppKey("store", Store)
 HALL = web.AppKey("hall", Hall)
@@ -21,5 +25,6 @@ LOOP_LAG = web.AppKey("loop_lag", LoopLag)
 UPLOADS = web.AppKey("uploads", Uploads)
 UPLOAD_GATE = web.AppKey("upload_gate", UploadGate)
 QUIET_MEDIA = web.AppKey("quiet_media", QuietSockets)
+MEDIA_LINK: web.AppKey[MediaLink] = web.AppKey("media_link")
 COLLECTOR = web.AppKey("collector", CollectorPauses)
 """Set by `examhall serve` only: the collector hook is process-wide."""

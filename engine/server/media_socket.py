@@ -12,11 +12,18 @@ the upload keeps the socket open; a bad frame, a token no longer valid or a clos
 closes it with the code `wire.CloseCode` names. Quiet for a minute
 (`ServerConfig.media_quiet_s`, engine/server/quiet_sockets.py), it is closed (4411): the page
 opens it again when it next has something to send.
+
+The socket is the same wherever it is served; what takes the uploads is a `MediaDesk`: the
+hall itself (`HallDesk`, the socket served by the serving process) or the media process
+(engine/server/media_process.py), which writes the bytes itself and asks the serving process
+only to check and record them.
 """
 
 from __future__ import annotations
 
 import logging
+import weakref
+from typing import Protocol
 
 from aiohttp import WSMessage, web
 
@@ -26,25 +33,61 @@ from engine.fixation import MAX_CHUNK_BYTES, MAX_SNAPSHOT_BYTES, base_type
 from engine.server import keys
 from engine.server.candidate_socket import read_message, refuse
 from engine.server.hall import Hall, LiveSitting
+from engine.server.quiet_sockets import QuietSockets
 from engine.server.uploads import Refusal, refusal_if_closed, take_chunk, take_snapshot
 
 log = logging.getLogger("examhall.media")
 
+Upload = wire.Chunk | wire.Snapshot
 
-async def media_socket(request: web.Request) -> web.WebSocketResponse:
-    config = request.app[keys.CONFIG]
-    hall = request.app[keys.HALL]
+
+class MediaDesk(Protocol):
+    """Whatever takes a media socket's uploads. A `RequestError` it raises closes the socket
+    with the error's close code (a token no longer valid 4401, a closed sitting 4410)."""
+
+    async def greet(self, hello: wire.Hello) -> object:
+        """Check the hello's token and sitting; a handle for the uploads that follow."""
+        ...
+
+    async def take(self, handle: object, upload: Upload, ws: web.WebSocketResponse) -> bytes | None:
+        """The reply frame to one upload, or None if `ws` closed while it waited its turn."""
+        ...
+
+    def leave(self, handle: object) -> None:
+        """The socket greeted with `handle` is closed."""
+        ...
+
+
+def fatal(code: str, message: str, close_code: int) -> RequestError:
+    """An error that closes the socket with `close_code`."""
+    error = RequestError(message, code=code)
+    error.close_code = close_code
+    return error
+
+
+async def serve_media_socket(
+    request: web.Request,
+    desk: MediaDesk,
+    quiet: QuietSockets,
+    hello_timeout_s: float,
+    sockets: weakref.WeakSet[web.WebSocketResponse],
+) -> web.WebSocketResponse:
+    """Serve one media socket to its end; it is in `sockets` while open (closed at shutdown)."""
     # No heartbeat: a ping to every open media socket would cost about a third of the chunks'
     # own frames; a socket that goes quiet is closed as idle instead.
     ws = web.WebSocketResponse(max_msg_size=wire.MAX_MEDIA_FRAME_BYTES, compress=False)
     await ws.prepare(request)
-    request.app[keys.SOCKETS].add(ws)
-    quiet = request.app[keys.QUIET_MEDIA]
+    sockets.add(ws)
     quiet.heard(ws)
+    handle: object = None
     try:
-        greeted = await _greet(ws, hall, config.hello_timeout_s)
-        if greeted is not None:
-            await _serve(ws, request.app, hall, greeted)
+        hello = await _hello(ws, hello_timeout_s)
+        if hello is not None:
+            handle = await desk.greet(hello)
+            await ws.send_bytes(
+                wire.serialize(wire.MediaReady(MAX_CHUNK_BYTES, MAX_SNAPSHOT_BYTES))
+            )
+            await _serve(ws, desk, handle, quiet)
     except RequestError as error:
         await refuse(ws, error)
     except ExamhallError:
@@ -56,14 +99,16 @@ async def media_socket(request: web.Request) -> web.WebSocketResponse:
         )
     finally:
         quiet.forget(ws)
-        request.app[keys.SOCKETS].discard(ws)
+        sockets.discard(ws)
+        if handle is not None:
+            desk.leave(handle)
         if not ws.closed:
             await ws.close()
     return ws
 
 
-async def _greet(ws: web.WebSocketResponse, hall: Hall, timeout_s: float) -> wire.Hello | None:
-    """A valid hello for a sitting still open, or None once the socket is refused."""
+async def _hello(ws: web.WebSocketResponse, timeout_s: float) -> wire.Hello | None:
+    """The hello frame, checked for its version, or None once the socket is refused."""
     try:
         frame = await ws.receive(timeout=timeout_s)
     except TimeoutError:
@@ -83,20 +128,12 @@ async def _greet(ws: web.WebSocketResponse, hall: Hall, timeout_s: float) -> wir
         )
         await refuse(ws, error, close_code=wire.CloseCode.UNSUPPORTED)
         return None
-    claims = hall.tokens.verify(hello.token, role="candidate")
-    live = await hall.sitting_for(claims, hello.part)
-    if await _refused_as_closed(ws, live):
-        return None
-    await ws.send_bytes(
-        wire.serialize(wire.MediaReady(MAX_CHUNK_BYTES, MAX_SNAPSHOT_BYTES)),
-    )
     return hello
 
 
 async def _serve(
-    ws: web.WebSocketResponse, app: web.Application, hall: Hall, hello: wire.Hello
+    ws: web.WebSocketResponse, desk: MediaDesk, handle: object, quiet: QuietSockets
 ) -> None:
-    quiet = app[keys.QUIET_MEDIA]
     while not ws.closed:
         frame = await ws.receive()
         quiet.heard(ws)
@@ -105,63 +142,84 @@ async def _serve(
             return
         if isinstance(upload, wire.Hello):
             raise ProtocolError("hello was already received on this connection", code="hello_twice")
-        # As an HTTP upload would: a token expired or replaced since is refused (4401), and
-        # the sitting is the hall's own now (it reloads one it had to forget).
-        claims = hall.tokens.verify(hello.token, role="candidate")
-        live = await hall.sitting_for(claims, hello.part)
-        if await _refused_as_closed(ws, live):
-            return
         if not isinstance(upload, wire.Chunk | wire.Snapshot):
             raise ProtocolError(f"{upload.TYPE} is not sent here", code="unknown_type")
         quiet.forget(ws)  # held while the node is behind: waiting, not quiet
-        reply = await _take(ws, app, hall, live, upload)
+        reply = await desk.take(handle, upload, ws)
         quiet.heard(ws)
         if reply is not None:
             await ws.send_bytes(reply)
-
-
-async def _take(
-    ws: web.WebSocketResponse,
-    app: web.Application,
-    hall: Hall,
-    live: LiveSitting,
-    upload: wire.Chunk | wire.Snapshot,
-) -> bytes | None:
-    """The reply frame to one upload, stored or refused, once the node has room for it; None
-    if the page gave up waiting and closed the socket (it sends the upload again on a new one)."""
-    kind, seq, ref = (
-        ("chunk", upload.seq, None)
-        if isinstance(upload, wire.Chunk)
-        else ("snapshot", None, upload.ref)
-    )
-    uploads = app[keys.UPLOADS]
-    # A node that is behind holds the upload; its page waits for the reply (no `busy` here).
-    await app[keys.UPLOAD_GATE].take_turn(uploads, app[keys.LOOP_LAG])
-    if ws.closed:
-        return None
-    media_type = base_type(upload.type)
-    with uploads.one():
-        if isinstance(upload, wire.Chunk):
-            taken = await take_chunk(
-                hall, live, upload.seq, media_type, upload.data, upload.client_time
-            )
-        else:
-            taken = await take_snapshot(hall, live, media_type, upload.data)
-    if isinstance(taken, Refusal):
-        return wire.serialize(wire.Refused(kind, taken.code, taken.message, seq, ref))
-    stored = wire.Stored(kind, taken.seq, taken.sha256, taken.size, taken.server_time, ref)
-    return wire.serialize(stored)
 
 
 def _read(frame: WSMessage) -> wire.Message | None:
     return read_message(frame, allowed=wire.MEDIA_MESSAGES, max_bytes=wire.MAX_MEDIA_FRAME_BYTES)
 
 
-async def _refused_as_closed(ws: web.WebSocketResponse, live: LiveSitting) -> bool:
+def refused_frame(upload: Upload, refusal: Refusal) -> bytes:
+    seq, ref = (upload.seq, None) if isinstance(upload, wire.Chunk) else (None, upload.ref)
+    kind = "chunk" if isinstance(upload, wire.Chunk) else "snapshot"
+    return wire.serialize(wire.Refused(kind, refusal.code, refusal.message, seq, ref))
+
+
+def stored_frame(upload: Upload, seq: int, sha256: str, size: int, server_time: float) -> bytes:
+    kind, ref = ("chunk", None) if isinstance(upload, wire.Chunk) else ("snapshot", upload.ref)
+    return wire.serialize(wire.Stored(kind, seq, sha256, size, server_time, ref))
+
+
+def closed_error(refusal: Refusal) -> RequestError:
     """A closed sitting takes no more media: say so and close (4410)."""
-    closed = refusal_if_closed(live)
-    if closed is None:
-        return False
-    error = RequestError(closed.message, code=closed.code)
-    await refuse(ws, error, close_code=wire.CloseCode.GONE)
-    return True
+    return fatal(refusal.code, refusal.message, wire.CloseCode.GONE)
+
+
+class HallDesk:
+    """Uploads taken by the serving process itself: checked, stored and recorded here."""
+
+    def __init__(self, app: web.Application) -> None:
+        self.app = app
+
+    async def greet(self, hello: wire.Hello) -> object:
+        await self._open_sitting(hello)
+        return hello
+
+    async def take(self, handle: object, upload: Upload, ws: web.WebSocketResponse) -> bytes | None:
+        assert isinstance(handle, wire.Hello)
+        # As an HTTP upload would: a token expired or replaced since is refused (4401), and
+        # the sitting is the hall's own now (it reloads one it had to forget).
+        live = await self._open_sitting(handle)
+        uploads = self.app[keys.UPLOADS]
+        # A node that is behind holds the upload; its page waits for the reply (no `busy` here).
+        await self.app[keys.UPLOAD_GATE].take_turn(uploads, self.app[keys.LOOP_LAG])
+        if ws.closed:
+            return None
+        hall: Hall = self.app[keys.HALL]
+        media_type = base_type(upload.type)
+        with uploads.one():
+            if isinstance(upload, wire.Chunk):
+                taken = await take_chunk(
+                    hall, live, upload.seq, media_type, upload.data, upload.client_time
+                )
+            else:
+                taken = await take_snapshot(hall, live, media_type, upload.data)
+        if isinstance(taken, Refusal):
+            return refused_frame(upload, taken)
+        return stored_frame(upload, taken.seq, taken.sha256, taken.size, taken.server_time)
+
+    def leave(self, handle: object) -> None:
+        pass
+
+    async def _open_sitting(self, hello: wire.Hello) -> LiveSitting:
+        hall: Hall = self.app[keys.HALL]
+        claims = hall.tokens.verify(hello.token, role="candidate")
+        live = await hall.sitting_for(claims, hello.part)
+        if (closed := refusal_if_closed(live)) is not None:
+            raise closed_error(closed)
+        return live
+
+
+async def media_socket(request: web.Request) -> web.WebSocketResponse:
+    """/ws/media on the serving process."""
+    app = request.app
+    config = app[keys.CONFIG]
+    return await serve_media_socket(
+        request, HallDesk(app), app[keys.QUIET_MEDIA], config.hello_timeout_s, app[keys.SOCKETS]
+    )

@@ -52,8 +52,25 @@ async def sign_in(request: web.Request) -> web.Response:
             "expires_at": signed.expires_at,
             "candidate": {"id": signed.candidate.id, "name": signed.candidate.full_name},
             "exam": _exam_info(exam),
+            "media_socket": media_socket_url(request),
         }
     )
+
+
+def media_socket_url(request: web.Request) -> str:
+    """Where the page sends its recording (docs/protocol.md 6.4): this server's own
+    `/ws/media`, or the media process's port on the host the page signed in at."""
+    config = request.app[keys.CONFIG]
+    if config.media_public_url is not None:
+        return config.media_public_url
+    scheme = "wss" if request.secure else "ws"
+    link = request.app.get(keys.MEDIA_LINK)
+    if link is None or link.port is None:
+        return f"{scheme}://{request.host}/ws/media"
+    host = request.url.host or config.media_host
+    if ":" in host:
+        host = f"[{host}]"  # an IPv6 address
+    return f"{scheme}://{host}:{link.port}/ws/media"
 
 
 def _exam_info(exam: Any) -> dict[str, Any]:
@@ -80,6 +97,7 @@ def _exam_info(exam: Any) -> dict[str, Any]:
 async def health(request: web.Request) -> web.Response:
     hall = request.app[keys.HALL]
     pauses = request.app.get(keys.COLLECTOR)
+    link = request.app.get(keys.MEDIA_LINK)
     return web.json_response(
         {
             "ok": True,
@@ -87,7 +105,8 @@ async def health(request: web.Request) -> web.Response:
             "live_sittings": len(hall.live),
             "connected": sum(1 for live in hall.live.values() if live.link is not None),
             "sockets": len(request.app[keys.SOCKETS]),
-            "media_sockets": len(request.app[keys.QUIET_MEDIA].last_heard),
+            "media_sockets": len(request.app[keys.QUIET_MEDIA].last_heard)
+            + (link.reported.get("sockets", 0) if link is not None else 0),
             "loop_lag_ms": request.app[keys.LOOP_LAG].summary_ms(),
             "uploads": request.app[keys.UPLOADS].summary()
             | {
@@ -97,6 +116,7 @@ async def health(request: web.Request) -> web.Response:
             },
             "store": request.app[keys.STORE].stats(),
         }
+        | ({"media_process": link.stats()} if link is not None else {})
         | ({"collector": pauses.summary_ms()} if pauses is not None else {})
     )
 

@@ -114,38 +114,44 @@ class Segments:
 
     def write_all(self, requests: list[Request]) -> bytes:
         """Append every request to the current segment, sync it once; the replies, in one piece."""
-        try:
-            descriptor = self._open()
-        except OSError as error:
-            return b"".join(_refused(request.request_id, error) for request in requests)
-        encoded = (self._name or "").encode()
-        placed: list[tuple[Request, int]] = []
-        failure: OSError | None = None
-        try:
-            for request in requests:
-                try:
-                    _write_whole(descriptor, request.data)
-                except OSError as error:
-                    failure = error  # this one and the rest are refused; the rest of the
-                    break  # segment is unknown, so the next batch starts another
-                placed.append((request, self._size))
-                self._size += len(request.data)
-            try:
-                os.fdatasync(descriptor)
-            except OSError as error:
-                failure, placed = error, []  # never retried: what the cache held is unknown
-        finally:
-            os.close(descriptor)
+        name, offsets, failure = self.append_batch([request.data for request in requests])
+        encoded = name.encode()
         replies: list[bytes] = []
-        for request, offset in placed:
+        for request, offset in zip(requests, offsets, strict=False):
             digest = hashlib.sha256(request.data).digest()
             replies += (REPLY.pack(request.request_id, 0, digest, offset, len(encoded)), encoded)
         if failure is not None:
-            self._give_up()
-            replies += (_refused(r.request_id, failure) for r in requests[len(placed) :])
-        elif self._size >= SEGMENT_BYTES:
-            self._give_up()
+            replies += (_refused(r.request_id, failure) for r in requests[len(offsets) :])
         return b"".join(replies)
+
+    def append_batch(self, datas: list[bytes]) -> tuple[str, list[int], OSError | None]:
+        """Append `datas` in order to the current segment and sync it once: the segment's name,
+        the offsets of the first ones, now durable, and why the rest (if any) were not."""
+        try:
+            descriptor = self._open()
+        except OSError as error:
+            return "", [], error
+        name = self._name or ""
+        offsets: list[int] = []
+        failure: OSError | None = None
+        try:
+            for data in datas:
+                try:
+                    _write_whole(descriptor, data)
+                except OSError as error:
+                    failure = error  # this one and the rest are refused; the rest of the
+                    break  # segment is unknown, so the next batch starts another
+                offsets.append(self._size)
+                self._size += len(data)
+            try:
+                os.fdatasync(descriptor)
+            except OSError as error:
+                failure, offsets = error, []  # never retried: what the cache held is unknown
+        finally:
+            os.close(descriptor)
+        if failure is not None or self._size >= SEGMENT_BYTES:
+            self._give_up()
+        return name, offsets, failure
 
     def _open(self) -> int:
         """A descriptor on the segment to append to: the current one, or a new one."""

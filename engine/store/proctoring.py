@@ -177,6 +177,13 @@ class ProctoringRecords:
         except OSError as error:
             raise StoreError(f"could not store media: {error}") from error
 
+    async def place_media(self, upload: Upload, size: int, appended: Appended) -> Stored:
+        """`store_media` for bytes the media process appended and synced already
+        (engine/server/media_process.py): only the deciding and recording are left."""
+        return await self.store.run_placed(
+            self._place_uploads, (upload, size), appended, sees_answers=False
+        )
+
     def _place_uploads(
         self, connection: sqlite3.Connection, uploads: list[tuple[tuple[Upload, int], Appended]]
     ) -> list[Stored]:

@@ -588,13 +588,40 @@ class SQLiteStore:
                 if not future.done():
                     future.set_exception(written)
                 return
-            both = (item, replace(written, segment=f"{self.SEGMENTS}/{written.segment}"))
-            alone: Job = lambda connection: job(connection, [both])[0]  # noqa: E731
-            together = Together(job, both)
-            self._queue.put(_Pending(alone, loop, future, None, sees_answers, together))
+            self._queue_placed(job, item, written, future, sees_answers=sees_answers)
 
         await self._files.append(data, then)
         return await future
+
+    async def run_placed(
+        self,
+        job: Callable[[sqlite3.Connection, list[tuple[Item, Appended]]], list[T]],
+        item: Item,
+        appended: Appended,
+        *,
+        sees_answers: bool = True,
+    ) -> T:
+        """`run_after_appending` for bytes another process appended and synced already, to
+        the segment `appended.segment` in the same folder (engine/server/media_process.py)."""
+        if self._thread is None or self._closing:
+            raise StoreError("the store is not open")
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._queue_placed(job, item, appended, future, sees_answers=sees_answers)
+        return await future
+
+    def _queue_placed(
+        self,
+        job: Callable[[sqlite3.Connection, list[tuple[Item, Appended]]], list[T]],
+        item: Item,
+        appended: Appended,
+        future: asyncio.Future[T],
+        *,
+        sees_answers: bool,
+    ) -> None:
+        both = (item, replace(appended, segment=f"{self.SEGMENTS}/{appended.segment}"))
+        alone: Job = lambda connection: job(connection, [both])[0]  # noqa: E731
+        together = Together(job, both)
+        self._queue.put(_Pending(alone, future.get_loop(), future, None, sees_answers, together))
 
     def _enqueue(
         self,
