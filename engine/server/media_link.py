@@ -46,6 +46,8 @@ class MediaLink:
         self.port: int | None = None
         """The port the media process listens on, once it said so."""
         self.started = 0
+        self.listening = False
+        """The media process now running said READY (pages can connect)."""
         self.reported: dict[str, Any] = {}
         """The media process's own counters, as it last sent them."""
         self._process: asyncio.subprocess.Process | None = None
@@ -57,12 +59,20 @@ class MediaLink:
         self._answering: set[asyncio.Task[None]] = set()
         self._stopping = False
 
+    @property
+    def sockets(self) -> int:
+        """Media sockets open and greeted, as of the last message from the media process."""
+        return len(self._handles)
+
     def stats(self) -> dict[str, Any]:
         return {
             "running": self._process is not None and self._process.returncode is None,
+            "pid": self._process.pid if self._process is not None else None,
             "port": self.port,
+            "listening": self.listening,
             "started": self.started,
             "answering": len(self._answering),
+            "greeted": len(self._handles),
         } | self.reported
 
     async def start(self) -> None:
@@ -144,7 +154,7 @@ class MediaLink:
         async for message in link.messages():
             kind = message[0]
             if kind == pipe.READY:
-                self.port = message[1]
+                self.port, self.listening = message[1], True
                 log.info("media process %d serves media sockets on port %s", process.pid, self.port)
                 if not ready.done():
                     ready.set_result(None)
@@ -156,6 +166,7 @@ class MediaLink:
                 task = asyncio.create_task(self._answer(link, message))
                 self._answering.add(task)
                 task.add_done_callback(self._answering.discard)
+        self.listening = False
         return await process.wait()
 
     async def _answer(self, link: pipe.Pipe, message: list[Any]) -> None:

@@ -40,6 +40,7 @@ from engine import wire
 from engine.fixation import Kind, base_type
 from engine.server import media_pipe as pipe
 from engine.server.media_socket import (
+    Gone,
     Upload,
     fatal,
     refused_frame,
@@ -127,6 +128,10 @@ class ParentDesk:
     asked: dict[int, asyncio.Future[list[Any]]] = field(default_factory=dict)
     ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     taken: int = 0
+    waiting: dict[object, Gone] = field(default_factory=dict)
+    """Sockets whose upload waits for the serving process's reply, by handle."""
+    left: set[object] = field(default_factory=set)
+    """Handles whose LEAVE was sent while their upload still waited."""
 
     async def ask(self, message: list[Any]) -> list[Any]:
         request_id = next(self.ids)
@@ -156,7 +161,7 @@ class ParentDesk:
         _raise_if_fatal(reply)
         return reply[2]
 
-    async def take(self, handle: object, upload: Upload, ws: web.WebSocketResponse) -> bytes | None:
+    async def take(self, handle: object, upload: Upload, gone: Gone) -> bytes | None:
         media_type = base_type(upload.type)
         if isinstance(upload, wire.Chunk):
             kind, seq, client_time = Kind.CHUNK, upload.seq, upload.client_time
@@ -173,20 +178,13 @@ class ParentDesk:
                     503, "not_stored", f"{kind.value} was not stored ({placed}); send it again"
                 )
                 return refused_frame(upload, refusal)
-            reply = await self.ask(
-                [
-                    pipe.PLACE,
-                    handle,
-                    kind.value,
-                    seq,
-                    media_type,
-                    client_time,
-                    len(upload.data),
-                    placed.segment,
-                    placed.offset,
-                    placed.digest,
-                ]
-            )
+            self.waiting[handle] = gone  # held while the node is behind: a page may give up
+            try:
+                reply = await self._place(
+                    handle, kind, seq, media_type, client_time, upload, placed
+                )
+            finally:
+                self.waiting.pop(handle, None)
         _raise_if_fatal(reply)
         if reply[0] == pipe.DROPPED:
             return None
@@ -197,8 +195,47 @@ class ParentDesk:
         self.taken += 1
         return stored_frame(upload, stored_seq, sha256, size, server_time)
 
+    async def _place(
+        self,
+        handle: object,
+        kind: Kind,
+        seq: int,
+        media_type: str,
+        client_time: float | None,
+        upload: Upload,
+        placed: Placed,
+    ) -> list[Any]:
+        return await self.ask(
+            [
+                pipe.PLACE,
+                handle,
+                kind.value,
+                seq,
+                media_type,
+                client_time,
+                len(upload.data),
+                placed.segment,
+                placed.offset,
+                placed.digest,
+            ]
+        )
+
     def leave(self, handle: object) -> None:
-        self.pipe.send([pipe.LEAVE, handle])
+        if handle in self.left:
+            self.left.discard(handle)
+        else:
+            self.pipe.send([pipe.LEAVE, handle])
+
+    async def watch_waiting(self, every_s: float = 0.5) -> None:
+        """Tell the serving process of a page that closed its socket while its upload waited,
+        so the upload is dropped, not recorded, when its turn comes (its page sends it again).
+        The socket's own handler learns of the close only once the reply is in."""
+        while True:
+            await asyncio.sleep(every_s)
+            for handle, gone in list(self.waiting.items()):
+                if handle not in self.left and gone():
+                    self.left.add(handle)
+                    self.pipe.send([pipe.LEAVE, handle])
 
 
 def _unfit_message(handle: object, kind: Kind, seq: int, unfit: Unfit) -> list[Any]:
@@ -250,6 +287,7 @@ async def run(data_dir: Path, host: str, port: int, hello_timeout_s: float, quie
     link.send([pipe.READY, bound])
     sweeper = asyncio.create_task(quiet.run())
     reporter = asyncio.create_task(_report(link, desk, sockets))
+    watcher = asyncio.create_task(desk.watch_waiting())
     async with collection_in_hand(quiet=lambda: not sockets):
         async for message in link.messages():
             if message[0] in pipe.REPLIES:
@@ -264,6 +302,7 @@ async def run(data_dir: Path, host: str, port: int, hello_timeout_s: float, quie
         desk.fail_all()
         sweeper.cancel()
         reporter.cancel()
+        watcher.cancel()
         await runner.cleanup()
         link.close()
 

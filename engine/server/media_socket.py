@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import weakref
+from collections.abc import Callable
 from typing import Protocol
 
 from aiohttp import WSMessage, web
@@ -39,6 +40,7 @@ from engine.server.uploads import Refusal, refusal_if_closed, take_chunk, take_s
 log = logging.getLogger("examhall.media")
 
 Upload = wire.Chunk | wire.Snapshot
+Gone = Callable[[], bool]
 
 
 class MediaDesk(Protocol):
@@ -49,8 +51,9 @@ class MediaDesk(Protocol):
         """Check the hello's token and sitting; a handle for the uploads that follow."""
         ...
 
-    async def take(self, handle: object, upload: Upload, ws: web.WebSocketResponse) -> bytes | None:
-        """The reply frame to one upload, or None if `ws` closed while it waited its turn."""
+    async def take(self, handle: object, upload: Upload, gone: Gone) -> bytes | None:
+        """The reply frame to one upload, or None if the page closed its socket (`gone()`)
+        while the upload waited its turn."""
         ...
 
     def leave(self, handle: object) -> None:
@@ -87,7 +90,7 @@ async def serve_media_socket(
             await ws.send_bytes(
                 wire.serialize(wire.MediaReady(MAX_CHUNK_BYTES, MAX_SNAPSHOT_BYTES))
             )
-            await _serve(ws, desk, handle, quiet)
+            await _serve(ws, desk, handle, quiet, _gone(request, ws))
     except RequestError as error:
         await refuse(ws, error)
     except ExamhallError:
@@ -131,8 +134,19 @@ async def _hello(ws: web.WebSocketResponse, timeout_s: float) -> wire.Hello | No
     return hello
 
 
+def _gone(request: web.Request, ws: web.WebSocketResponse) -> Gone:
+    """Whether the page closed the socket, known without reading from it (a handler that does
+    not read learns of a close only from its transport)."""
+
+    def gone() -> bool:
+        transport = request.transport
+        return ws.closed or transport is None or transport.is_closing()
+
+    return gone
+
+
 async def _serve(
-    ws: web.WebSocketResponse, desk: MediaDesk, handle: object, quiet: QuietSockets
+    ws: web.WebSocketResponse, desk: MediaDesk, handle: object, quiet: QuietSockets, gone: Gone
 ) -> None:
     while not ws.closed:
         frame = await ws.receive()
@@ -145,7 +159,7 @@ async def _serve(
         if not isinstance(upload, wire.Chunk | wire.Snapshot):
             raise ProtocolError(f"{upload.TYPE} is not sent here", code="unknown_type")
         quiet.forget(ws)  # held while the node is behind: waiting, not quiet
-        reply = await desk.take(handle, upload, ws)
+        reply = await desk.take(handle, upload, gone)
         quiet.heard(ws)
         if reply is not None:
             await ws.send_bytes(reply)
@@ -181,7 +195,7 @@ class HallDesk:
         await self._open_sitting(hello)
         return hello
 
-    async def take(self, handle: object, upload: Upload, ws: web.WebSocketResponse) -> bytes | None:
+    async def take(self, handle: object, upload: Upload, gone: Gone) -> bytes | None:
         assert isinstance(handle, wire.Hello)
         # As an HTTP upload would: a token expired or replaced since is refused (4401), and
         # the sitting is the hall's own now (it reloads one it had to forget).
@@ -189,7 +203,7 @@ class HallDesk:
         uploads = self.app[keys.UPLOADS]
         # A node that is behind holds the upload; its page waits for the reply (no `busy` here).
         await self.app[keys.UPLOAD_GATE].take_turn(uploads, self.app[keys.LOOP_LAG])
-        if ws.closed:
+        if gone():
             return None
         hall: Hall = self.app[keys.HALL]
         media_type = base_type(upload.type)

@@ -106,7 +106,7 @@ async def health(request: web.Request) -> web.Response:
             "connected": sum(1 for live in hall.live.values() if live.link is not None),
             "sockets": len(request.app[keys.SOCKETS]),
             "media_sockets": len(request.app[keys.QUIET_MEDIA].last_heard)
-            + (link.reported.get("sockets", 0) if link is not None else 0),
+            + (link.sockets if link is not None else 0),
             "loop_lag_ms": request.app[keys.LOOP_LAG].summary_ms(),
             "uploads": request.app[keys.UPLOADS].summary()
             | {

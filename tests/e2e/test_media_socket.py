@@ -1,11 +1,15 @@
 """The media socket: chunks and stills stored as over HTTP, refusals that keep it open, and bad
-frames, tokens and closed sittings that close it with the code docs/protocol.md 6.4 names."""
+frames, tokens and closed sittings that close it with the code docs/protocol.md 6.4 names.
+
+Every test runs twice: against the serving process's own `/ws/media`, and against the media
+process (engine/server/media_process.py) at the address the sign-in names."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -23,8 +27,22 @@ WEBM = b"\x1a\x45\xdf\xa3" + bytes(range(256)) * 8
 JPEG = b"\xff\xd8\xff\xe0" + bytes(100)
 
 
+MEDIA_URLS: weakref.WeakKeyDictionary[CandidateClient, str] = weakref.WeakKeyDictionary()
+"""Each candidate's media socket address, as its sign-in named it."""
+
+
+@pytest.fixture(params=["in the serving process", "in the media process"])
+async def running(
+    request: pytest.FixtureRequest, start_server: Callable[..., Awaitable[Running]]
+) -> Running:
+    if request.param == "in the media process":
+        return await start_server(media_port=0)
+    return await start_server()
+
+
 async def started(running: Running) -> tuple[CandidateClient, str]:
-    client, _ = await running.candidate()
+    client, signed = await running.candidate()
+    MEDIA_URLS[client] = signed["media_socket"]
     await client.start("kk")
     return client, client.view.welcome.sitting  # type: ignore[union-attr]
 
@@ -38,7 +56,8 @@ async def sockets() -> AsyncIterator[list[MediaSocket]]:
 
 
 async def media_of(client: CandidateClient, sockets: list[MediaSocket]) -> MediaSocket:
-    socket = MediaSocket(client.base_url, client.token, client.part, busy_retries=0)
+    url = MEDIA_URLS[client]
+    socket = MediaSocket(client.base_url, client.token, client.part, url=url, busy_retries=0)
     sockets.append(socket)
     await socket.connect()
     return socket
@@ -176,7 +195,7 @@ async def test_a_socket_without_a_valid_hello_is_refused(
     running: Running, hello: Any, code: str, close_code: int
 ) -> None:
     client, _ = await started(running)
-    url = MediaSocket(client.base_url, client.token, client.part).url
+    url = MEDIA_URLS[client]
     async with connect(url, compression=None) as ws:
         await ws.send(wire.serialize(hello(client.token)))
         reply = wire.parse(await ws.recv(), max_bytes=wire.MAX_SERVER_FRAME_BYTES)
@@ -249,6 +268,9 @@ async def test_an_upload_whose_page_gave_up_waiting_is_not_taken_when_its_turn_c
     while gate.holding == 0:
         await asyncio.sleep(0.01)
     await socket.close()  # the page's patience ran out: it sends the chunk again elsewhere
+    link = running.app.get(keys.MEDIA_LINK)
+    while link is not None and link.sockets:
+        await asyncio.sleep(0.01)  # the media process said the socket left
     gate.most_at_once = 256
     while gate.holding:
         await asyncio.sleep(0.01)
