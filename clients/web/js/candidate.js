@@ -437,6 +437,7 @@ function startProctoring() {
     stream: S.stream,
     token: S.signin.token,
     part: part().id,
+    mediaUrl: S.signin.media_socket,
     socket: S.socket,
     storageKey: `examhall.chunks.${part().id}`,
   });

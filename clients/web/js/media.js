@@ -90,9 +90,11 @@ export class LevelMeter {
  * of its own so that a large chunk on a slow uplink never holds an answer back.
  */
 class MediaSocket {
-  constructor({ token, part }) {
+  /** `url`: where the sign-in said to send the recording (this server's own /ws/media if not). */
+  constructor({ token, part, url }) {
     this.token = token;
     this.part = part;
+    this.url = url || socketUrl("/ws/media");
     this.ws = null;
     this.opening = null;
     this.waiting = null; // resolves the upload in flight with its outcome
@@ -103,7 +105,7 @@ class MediaSocket {
   open() {
     if (this.ws?.readyState === WebSocket.OPEN) return Promise.resolve(this.ws);
     this.opening ??= new Promise((resolve, reject) => {
-      const ws = new WebSocket(socketUrl("/ws/media"));
+      const ws = new WebSocket(this.url);
       ws.binaryType = "arraybuffer";
       this.fatal = null;
       const giveUp = setTimeout(() => ws.close(4000, "no media-ready"), MEDIA_SOCKET_PATIENCE_MS);
@@ -218,7 +220,7 @@ function classify(status) {
 
 /** Sends in order with retries; bounded so a long outage cannot exhaust the browser's memory. */
 class UploadQueue {
-  constructor({ token, part, onProblem, onUploaded }) {
+  constructor({ token, part, mediaUrl, onProblem, onUploaded }) {
     this.items = [];
     this.bytes = 0;
     this.busy = false;
@@ -227,7 +229,7 @@ class UploadQueue {
     this.onProblem = onProblem;
     this.onUploaded = onUploaded;
     this.timer = null;
-    this.socket = new MediaSocket({ token, part });
+    this.socket = new MediaSocket({ token, part, url: mediaUrl });
     this.overHttp = false;
   }
 
@@ -292,7 +294,7 @@ class UploadQueue {
  * microphone levels. `signal(kind, detail)` reports a device problem over the socket.
  */
 export class Fixation {
-  constructor({ stream, token, part, socket, storageKey }) {
+  constructor({ stream, token, part, mediaUrl, socket, storageKey }) {
     this.stream = stream;
     this.token = token;
     this.part = part;
@@ -302,6 +304,7 @@ export class Fixation {
     this.uploads = new UploadQueue({
       token,
       part,
+      mediaUrl,
       onProblem: (kind, detail) => this.socket.signal(kind, detail),
       onUploaded: (item, reply) => this.verify(item, reply),
     });

@@ -7,6 +7,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import msgpack
 from playwright.async_api import (
@@ -19,7 +20,10 @@ from playwright.async_api import (
     expect,
 )
 
+from engine.fixation import stored_bytes
+from engine.resources import bundled_banks_dir
 from engine.server import keys
+from tests.e2e.browser.catalog import write_browser_exams
 from tests.e2e.browser.conftest import SCREENSHOTS
 from tests.e2e.browser.pages import Candidate
 from tests.e2e.conftest import Running
@@ -492,6 +496,41 @@ async def test_a_busy_server_holds_the_page_s_still_and_takes_it_once_it_has_roo
     media = await site.hall.media_records(candidate.sitting_id())
     assert [record.seq for record in media if record.kind.value == "snapshot"][:1] == [1]
     assert gate.turned_away == {} and gate.held >= 1
+    assert candidate.errors == []
+    await context.close()
+
+
+async def test_the_page_records_to_the_media_process_the_sign_in_names(
+    start_server: Callable[..., Awaitable[Running]], tmp_path: Path, new_context: NewContext
+) -> None:
+    site = await start_server(
+        banks_dir=bundled_banks_dir(),
+        exams_dir=write_browser_exams(tmp_path / "site"),
+        media_port=0,
+    )
+    link = site.app[keys.MEDIA_LINK]
+    context = await new_context(locale="ru-RU")
+    candidate = await Candidate.open(context, site, "b-kz")
+    media_sockets: list[str] = []
+    candidate.page.on(
+        "websocket",
+        lambda socket: media_sockets.append(socket.url) if "/ws/media" in socket.url else None,
+    )
+    await candidate.sign_in()
+    await candidate.choose_language("Русский язык")
+    await candidate.check_devices()
+    await candidate.accept_rules_and_start()
+    kinds: set[str] = set()
+    async with asyncio.timeout(30):
+        while kinds != {"chunk", "snapshot"}:
+            await asyncio.sleep(0.2)
+            media = await site.hall.media_records(candidate.sitting_id())
+            kinds = {record.kind.value for record in media}
+
+    assert media_sockets and {urlsplit(url).port for url in media_sockets} == {link.port}
+    assert link.port != site.server.port
+    chunk = next(record for record in media if record.kind.value == "chunk")
+    assert stored_bytes(site.config.data_dir, chunk)[:4] == b"\x1a\x45\xdf\xa3", "a WebM stream"
     assert candidate.errors == []
     await context.close()
 
