@@ -173,6 +173,8 @@ class Recording:
     media_ws: ClientConnection | None = None
     """The media socket, for the first `media_sockets` of a worker's sittings (spec); the
     others upload over HTTP."""
+    media_url: str | None = None
+    """Where the sign-in said the media socket is (the server's own /ws/media if None)."""
 
     async def send_levels(self, rng: random.Random) -> None:
         """A few seconds of microphone loudness, as the page sends for the talk detector."""
@@ -232,7 +234,7 @@ class Recording:
         """Open the media socket (docs/protocol.md 6.4), as the page does while the candidate
         checks camera and microphone, before the part starts."""
         self.media_ws = await connect(
-            self.url.replace("http://", "ws://") + "/ws/media",
+            self.media_url or self.url.replace("http://", "ws://") + "/ws/media",
             compression=None,
             max_size=MAX_SERVER_FRAME,
             open_timeout=120,
@@ -330,6 +332,7 @@ class Sitting(Recording):
                 raise RuntimeError(f"signin {response.status}: {body.get('error')}")
         self.token = body["token"]
         self.candidate = body["candidate"]["id"]
+        self.media_url = body.get("media_socket")
 
     async def open(self) -> dict[str, Any]:
         """Connect and say hello; returns the welcome (form and clock follow when started)."""

@@ -75,6 +75,9 @@ class Plan:
     media: str = "auto"
     """…on a media socket each (`socket`, as the page), over HTTP (`http`), or `auto`: on
     media sockets as far as the server's open-file limit allows, the rest over HTTP."""
+    media_process: bool = True
+    """The engine serves media sockets from its media process (its own file limit: every
+    sitting gets one); off (`--media-in-process`): from the serving process, as the ceiling."""
     start_storm: int = 5000
     reconnect_storm: int = 1000
     forms: int = 100_000
@@ -101,6 +104,8 @@ class Window:
     server_cpu_s: float = 0.0
     server_loop_cpu_s: float = 0.0
     """…of that, the server's main thread: its event loop."""
+    server_children_cpu_s: float = 0.0
+    """…of that, its child processes (the engine's media process and file process)."""
     generator_cpu_s: float = 0.0
     machine_busy_cores: float = 0.0
     rss_base: int = 0
@@ -207,6 +212,7 @@ async def drive(
         window.rss_peak = peak
         window.server_cpu_s = last[0].cpu_s - first[0].cpu_s
         window.server_loop_cpu_s = last[0].main_thread_cpu_s - first[0].main_thread_cpu_s
+        window.server_children_cpu_s = last[0].children_cpu_s - first[0].children_cpu_s
         window.generator_cpu_s = sum(
             b.cpu_s - a.cpu_s for a, b in zip(first[1], last[1], strict=True)
         )
@@ -373,6 +379,9 @@ def ack_figures(results: list[dict[str, Any]], window: Window, window_s: float) 
         "ack_p99_ms": percentile(latencies, 99),
         "server_cpu_cores": round(window.server_cpu_s / max(window.seconds, 1e-9), 3),
         "server_loop_cpu_cores": round(window.server_loop_cpu_s / max(window.seconds, 1e-9), 3),
+        "server_children_cpu_cores": round(
+            window.server_children_cpu_s / max(window.seconds, 1e-9), 3
+        ),
         "generator_cpu_cores": round(window.generator_cpu_s / max(window.seconds, 1e-9), 3),
         "machine_busy_cores": window.machine_busy_cores,
         "server_cpu_us_per_ack": (
@@ -466,28 +475,31 @@ HTTP_CONNECTIONS_WHEN_MIXED = 250
 """Keep-alive connections per worker for the sittings left without a media socket."""
 
 
-def media_sockets(plan: Plan, sittings: int) -> int:
+def media_sockets(plan: Plan, sittings: int, *, engine: bool = False) -> int:
     """How many of `sittings` send their chunks on a media socket (the rest over HTTP): all, none,
     or (`auto`) as many as the server's open-file limit holds beside one candidate socket each
-    and the HTTP connections of the rest."""
+    and the HTTP connections of the rest (all, for an engine with its media process)."""
     if plan.media != "auto":
         return sittings if plan.media == "socket" else 0
+    if engine and plan.media_process:
+        return sittings
     spare = resource.getrlimit(resource.RLIMIT_NOFILE)[1] - FILES_BESIDE_SOCKETS - sittings
     if spare >= sittings:
         return sittings
     return max(0, spare - HTTP_CONNECTIONS_WHEN_MIXED * plan.workers)
 
 
-def media_label(plan: Plan, sittings: int) -> str:
-    on_sockets = media_sockets(plan, sittings)
+def media_label(plan: Plan, sittings: int, *, engine: bool = False) -> str:
+    on_sockets = media_sockets(plan, sittings, engine=engine)
+    where = " (media process)" if engine and plan.media_process and on_sockets else ""
     if on_sockets in (0, sittings):
-        return "socket" if on_sockets else "http"
-    return f"socket {on_sockets}, http {sittings - on_sockets}"
+        return ("socket" if on_sockets else "http") + where
+    return f"socket {on_sockets}{where}, http {sittings - on_sockets}"
 
 
-def media_spec(plan: Plan, share: int, total: int) -> dict[str, Any]:
+def media_spec(plan: Plan, share: int, total: int, *, engine: bool = False) -> dict[str, Any]:
     """A worker's media settings for its `share` of `total` sittings."""
-    on_sockets = media_sockets(plan, total)
+    on_sockets = media_sockets(plan, total, engine=engine)
     spec: dict[str, Any] = {"media_sockets": round(on_sockets * share / total)}
     if 0 < on_sockets < total:
         spec["chunk_connections"] = HTTP_CONNECTIONS_WHEN_MIXED
@@ -546,7 +558,12 @@ def read_staff(server: Server) -> list[tuple[str, str, str]]:
 
 async def exam_day(plan: Plan, root: Path, sittings: int, *, watched: bool = False) -> Outcome:
     name = f"exam-day-{sittings}" + ("-watched" if watched else "")
-    server = start_engine(root / name, candidates=sittings, proctors=watched)
+    server = start_engine(
+        root / name,
+        candidates=sittings,
+        proctors=watched,
+        media_process=plan.media_process,
+    )
     try:
         shares = _sitting_shares(
             read_codes(server),
@@ -559,7 +576,7 @@ async def exam_day(plan: Plan, root: Path, sittings: int, *, watched: bool = Fal
             },
         )
         for share in shares:
-            share |= media_spec(plan, len(share["codes"]), sittings)
+            share |= media_spec(plan, len(share["codes"]), sittings, engine=True)
         if watched:
             staff = read_staff(server)
             shares.append({"mode": "watch", "staff": staff, "duration_s": plan.exam_day_s})
@@ -569,7 +586,7 @@ async def exam_day(plan: Plan, root: Path, sittings: int, *, watched: bool = Fal
     finally:
         server.stop()
     figures = {"sittings": sittings} | ack_figures(results, window, plan.exam_day_s)
-    figures["media"] = media_label(plan, sittings)
+    figures["media"] = media_label(plan, sittings, engine=True)
     figures |= window.health or {}
     errors = merged(results, "clock_errors_ms")
     figures["clock_error_p99_ms"] = percentile([abs(e) for e in errors], 99)
@@ -981,6 +998,11 @@ def main(argv: list[str] | None = None) -> int:
         default="auto",
         help="how exam-day chunks travel (auto: on media sockets as far as the file limit allows)",
     )
+    parser.add_argument(
+        "--media-in-process",
+        action="store_true",
+        help="the engine serves media sockets from its serving process, not its media process",
+    )
     parser.add_argument("--out", type=Path, default=None, help="run folder (default: a temp dir)")
     parser.add_argument("--keep", action="store_true", help="keep data directories and logs")
     args = parser.parse_args(argv)
@@ -994,7 +1016,7 @@ def main(argv: list[str] | None = None) -> int:
         plan = replace(plan, levels=False)
     if args.no_chunks:
         plan = replace(plan, chunks=False)
-    plan = replace(plan, media=args.media)
+    plan = replace(plan, media=args.media, media_process=not args.media_in_process)
     only = {name.strip() for name in args.only.split(",") if name.strip()}
     unknown = only - set(WORKLOADS)
     if unknown:

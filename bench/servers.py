@@ -94,7 +94,12 @@ def _spawn(name: str, args: list[str], root: Path) -> subprocess.Popen[bytes]:
 
 
 def start_engine(
-    root: Path, *, candidates: int, proctors: bool = False, name: str = "engine"
+    root: Path,
+    *,
+    candidates: int,
+    proctors: bool = False,
+    name: str = "engine",
+    media_process: bool = True,
 ) -> Server:
     """A fresh data directory and catalog under `root`, then `examhall serve` on it."""
     root.mkdir(parents=True, exist_ok=True)
@@ -115,6 +120,7 @@ def start_engine(
         str(data),
         "--banks",
         str(banks),
+        *(["--media-port", str(free_port())] if media_process else ["--media-in-process"]),
     ]
     server = Server(name, _spawn(name, args, root), f"http://{HOST}:{port}", root, data, banks)
     _wait_healthy(server)
