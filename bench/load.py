@@ -51,6 +51,28 @@ LEVELS_PER_FRAME = 50
 ROOM_LEVEL, ROOM_JITTER = 0.012, 0.002
 """A quiet room's microphone loudness (0..1 RMS) and its spread, as a page reports it."""
 SPEECH_SHARE = 0.01
+
+
+def _level_frames(count: int = 256) -> tuple[list[list[float]], list[list[float]]]:
+    """(quiet, speaking) frames of levels: a quiet room, and one with 2.5 s of speech in it."""
+    rng = random.Random("levels")
+
+    def quiet() -> list[float]:
+        return [
+            round(max(0.0, rng.gauss(ROOM_LEVEL, ROOM_JITTER)), 4) for _ in range(LEVELS_PER_FRAME)
+        ]
+
+    def speaking() -> list[float]:
+        values = quiet()
+        first = rng.randrange(LEVELS_PER_FRAME // 2)
+        for i in range(first, first + LEVELS_PER_FRAME // 2):
+            values[i] = round(rng.uniform(0.15, 0.3), 4)
+        return values
+
+    return [quiet() for _ in range(count)], [speaking() for _ in range(count // 8)]
+
+
+LEVEL_FRAMES = _level_frames()
 """Levels frames with 2.5 s of speech in them: what the talk detector should flag (1 in 100;
 uniform noise reaching the detector's floor made it flag one frame in ten)."""
 CHUNK_PERIOD_S = 10.0
@@ -177,15 +199,12 @@ class Recording:
     """Where the sign-in said the media socket is (the server's own /ws/media if None)."""
 
     async def send_levels(self, rng: random.Random) -> None:
-        """A few seconds of microphone loudness, as the page sends for the talk detector."""
+        """A few seconds of microphone loudness, as the page sends for the talk detector: one of
+        `LEVEL_FRAMES`, so making them costs this worker nothing in the window (50 draws a
+        frame cost it 0.15 cores at 10,000 sittings, CPU a real page spends, not this one)."""
         assert self.ws is not None
-        values = [
-            round(max(0.0, rng.gauss(ROOM_LEVEL, ROOM_JITTER)), 4) for _ in range(LEVELS_PER_FRAME)
-        ]
-        if rng.random() < SPEECH_SHARE:  # now and then someone speaks for 2.5 s
-            first = rng.randrange(LEVELS_PER_FRAME // 2)
-            for i in range(first, first + LEVELS_PER_FRAME // 2):
-                values[i] = round(rng.uniform(0.15, 0.3), 4)
+        quiet, speaking = LEVEL_FRAMES
+        values = rng.choice(speaking if rng.random() < SPEECH_SHARE else quiet)
         start = time.time() - LEVELS_PER_FRAME * LEVELS_INTERVAL_MS / 1000
         body = {"t": "levels", "start": start, "interval_ms": LEVELS_INTERVAL_MS, "values": values}
         await self.ws.send(pack(body))
