@@ -734,9 +734,14 @@ class Hall:
             for source, finding in found:
                 await self.note(live, finding, source)
 
-    async def media_arrived(self, live: LiveSitting, *, snapshot: bool) -> None:
+    def media_heard(self, live: LiveSitting) -> None:
+        """An upload from the sitting's page reached the server: its recording is not stalled,
+        even while the node holds the upload for want of room (engine/server/upload_gate.py)."""
         live.media_last_at = self.now()
         live.stall_noted = False
+
+    async def media_arrived(self, live: LiveSitting, *, snapshot: bool) -> None:
+        self.media_heard(live)
         tile = self.board.tiles.get(live.sitting.id)
         if tile is not None and snapshot:
             tile.snapshot_at = live.media_last_at

@@ -215,6 +215,7 @@ class MediaLink:
         live = await self._sitting_of(handle)
         if live is None:
             return [pipe.DROPPED]
+        self._hall.media_heard(live)
         app = self.app
         uploads = app[keys.UPLOADS]
         await app[keys.UPLOAD_GATE].take_turn(uploads, app[keys.LOOP_LAG])

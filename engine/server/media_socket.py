@@ -200,6 +200,7 @@ class HallDesk:
         # As an HTTP upload would: a token expired or replaced since is refused (4401), and
         # the sitting is the hall's own now (it reloads one it had to forget).
         live = await self._open_sitting(handle)
+        self.app[keys.HALL].media_heard(live)
         uploads = self.app[keys.UPLOADS]
         # A node that is behind holds the upload; its page waits for the reply (no `busy` here).
         await self.app[keys.UPLOAD_GATE].take_turn(uploads, self.app[keys.LOOP_LAG])

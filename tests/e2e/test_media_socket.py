@@ -244,10 +244,16 @@ async def test_a_busy_node_holds_the_upload_until_it_has_room_and_refuses_nothin
     gate = running.app[keys.UPLOAD_GATE]
     gate.most_at_once = 0  # no room…
 
+    live = running.hall.live[sitting]
+    live.media_last_at = running.hall.now() - 60  # the last upload stored a minute ago
     waiting = asyncio.create_task(socket.send_chunk(1, WEBM, "video/webm"))
     await asyncio.sleep(0.4)
     assert not waiting.done() and gate.holding == 1
     assert await running.hall.media_records(sitting) == []
+    await running.hall.watch_health()
+    assert "media-stalled" not in await irregularities(running, sitting), (
+        "an upload the node holds is no stalled recording"
+    )
     ack = await client.answer(client.view.form.items[0].id, 1)  # type: ignore[union-attr]
     assert ack is not None, "answers are never held"
     gate.most_at_once = 256  # …until the node has room
