@@ -453,3 +453,30 @@ async def test_a_new_access_code_replaces_the_old_and_is_remembered_after_a_rest
     events = [e for e in read_journal(reopened.path) if e.kind == "access-code-reissued"]
     assert len(events) == 1
     await reopened.close()
+
+
+async def test_answers_and_placed_uploads_that_arrive_interleaved_are_written_in_one_run_each(
+    store: SQLiteStore,
+) -> None:
+    calls: list[list[str]] = []
+
+    def job(connection: sqlite3.Connection, written: list[tuple[str, Appended]]) -> list[str]:
+        calls.append([name for name, _ in written])
+        return _note_in_meta(connection, written)
+
+    writes: list[asyncio.Future[object]] = []
+    for n in range(40):  # answer, upload, answer, upload, … all queued before the writer runs
+        writes.append(asyncio.ensure_future(store.record(answer_event(n, 1), snapshot(n, 1))))
+        placed = Appended("seg", n, hashlib.sha256(f"u{n}".encode()).digest())
+        writes.append(asyncio.ensure_future(store.run_placed(job, f"u{n}", placed)))
+    outcomes = await asyncio.gather(*writes)
+
+    answers, uploads = outcomes[0::2], outcomes[1::2]
+    assert sorted(answers) == sorted(set(answers)) and len(answers) == 40  # type: ignore[type-var]
+    assert uploads == [hashlib.sha256(f"u{n}".encode()).hexdigest() for n in range(40)]
+    assert sum(len(call) for call in calls) == 40
+    assert len(calls) <= store.commits, "one call for the uploads of each commit, not one each"
+    for n in (0, 39):
+        stored = await store.load_sitting(f"e/c{n}/p")
+        assert stored is not None and [a.seq for a in stored.answers] == [1]
+    assert journal.verify(read_journal(store.path), None).events == 40  # the answers

@@ -147,8 +147,32 @@ class Together(Generic[Item, T]):
     item: Item
 
 
-def _same_job(together: Together[Any, Any] | None, other: Together[Any, Any]) -> bool:
-    return together is not None and together.job == other.job
+def _runs(batch: list[_Pending]) -> list[list[int]]:
+    """The batch's jobs (by index) in the runs they are written in: between two jobs that are
+    neither a record nor joint, every record in one run, then every joint job's items in one
+    run each. Answers and media uploads arrive interleaved; written in the order they came, a
+    batch fell into many small runs, each its own statements and its own turns at the GIL."""
+    runs: list[list[int]] = []
+    records: list[int] = []
+    joint: dict[Any, list[int]] = {}
+
+    def close() -> None:
+        if records:
+            runs.append(records.copy())
+            records.clear()
+        runs.extend(joint.values())
+        joint.clear()
+
+    for index, pending in enumerate(batch):
+        if pending.record is not None:
+            records.append(index)
+        elif pending.together is not None:
+            joint.setdefault(pending.together.job, []).append(index)
+        else:
+            close()
+            runs.append([index])
+    close()
+    return runs
 
 
 class _PartlyWritten(Exception):
@@ -291,30 +315,23 @@ class SQLiteStore:
         head_before = self._head
         self._undo.clear()
         answers_before = self._answers.mark()
-        outcomes: list[tuple[bool, Any]] = []
+        outcomes: list[tuple[bool, Any]] = [(False, None)] * len(batch)
         try:
             connection.execute("BEGIN IMMEDIATE")
-            index = 0
-            while index < len(batch):
-                pending = batch[index]
-                if pending.record is not None:
-                    end = index + 1
-                    while end < len(batch) and batch[end].record is not None:
-                        end += 1
-                    outcomes.extend(self._write_records(connection, batch[index:end]))
-                    index = end
-                    continue
-                end = index + 1
-                if pending.together is not None:
-                    while end < len(batch) and _same_job(batch[end].together, pending.together):
-                        end += 1
-                if any(later.sees_answers for later in batch[index:end]):
-                    self._write_answers(connection, self._answers.take_all())
-                if end - index > 1:
-                    outcomes.extend(self._write_together(connection, batch[index:end]))
+            for run in _runs(batch):
+                pendings = [batch[index] for index in run]
+                first = pendings[0]
+                if first.record is not None:
+                    written = self._write_records(connection, pendings)
                 else:
-                    outcomes.append(self._in_savepoint(connection, pending.job))
-                index = end
+                    if any(pending.sees_answers for pending in pendings):
+                        self._write_answers(connection, self._answers.take_all())
+                    if len(pendings) > 1:
+                        written = self._write_together(connection, pendings)
+                    else:
+                        written = [self._in_savepoint(connection, first.job)]
+                for index, outcome in zip(run, written, strict=True):
+                    outcomes[index] = outcome
             self._write_answers(connection, self._answers_due(batch))
             connection.execute("COMMIT")
         except Exception as error:
