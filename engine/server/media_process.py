@@ -294,12 +294,13 @@ async def run(data_dir: Path, host: str, port: int, hello_timeout_s: float, quie
                 desk.answer(message)
             elif message[0] == pipe.STOP:
                 break
-        # Stopping: no new sockets; the open ones are told to come back (1001).
+        # Stopping: no new sockets; an upload still waiting for its record is told to come
+        # back (1001) with every other open socket, and sends it again.
         await site.stop()
+        desk.fail_all()
         for ws in list(sockets):
             with contextlib.suppress(ConnectionError, RuntimeError):
                 await ws.close(code=wire.CloseCode.GOING_AWAY, message=b"server restarting")
-        desk.fail_all()
         sweeper.cancel()
         reporter.cancel()
         watcher.cancel()
