@@ -26,8 +26,8 @@ from engine.fixation import Kind
 from engine.server import keys
 from engine.server import media_pipe as pipe
 from engine.server.hall import Hall, LiveSitting
-from engine.server.media_socket import closed_error
-from engine.server.uploads import Refusal, Unfit, refusal_if_closed, refuse_unfit, take_placed
+from engine.server.media_socket import open_sitting
+from engine.server.uploads import Refusal, Unfit, refuse_unfit, take_placed
 from engine.store.file_process import Appended
 
 log = logging.getLogger("examhall.media_link")
@@ -190,7 +190,7 @@ class MediaLink:
         kind = message[0]
         if kind == pipe.GREET:
             _, _, token, part = message
-            await self._open_sitting(token, part)
+            await open_sitting(self._hall, token, part)
             self._next_handle += 1
             self._handles[self._next_handle] = (token, part)
             return [pipe.GREETED, self._next_handle]
@@ -267,15 +267,7 @@ class MediaLink:
         greeted = self._handles.get(handle)
         if greeted is None:
             return None
-        return await self._open_sitting(*greeted)
-
-    async def _open_sitting(self, token: str, part: str) -> LiveSitting:
-        hall = self._hall
-        claims = hall.tokens.verify(token, role="candidate")
-        live = await hall.sitting_for(claims, part)
-        if (closed := refusal_if_closed(live)) is not None:
-            raise closed_error(closed)
-        return live
+        return await open_sitting(self._hall, *greeted)
 
     @property
     def _hall(self) -> Hall:

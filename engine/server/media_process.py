@@ -51,20 +51,10 @@ from engine.server.quiet_sockets import QuietSockets
 from engine.server.tuning import collection_in_hand, new_event_loop, share_gil
 from engine.server.uploads import Refusal, Unfit, unfit_chunk, unfit_snapshot
 from engine.store.file_child import Segments
+from engine.store.file_process import Appended
+from engine.store.sqlite import SQLiteStore
 
 log = logging.getLogger("examhall.media_process")
-
-SEGMENTS = Path("media") / "segments"
-"""Where the uploads go, relative to the data directory (the store's `SEGMENTS`)."""
-
-
-@dataclass(slots=True)
-class Placed:
-    """Where an upload's bytes are now, durably."""
-
-    segment: str
-    offset: int
-    digest: bytes
 
 
 class SegmentWriter:
@@ -73,14 +63,14 @@ class SegmentWriter:
 
     def __init__(self, folder: Path) -> None:
         self._segments = Segments(str(folder))
-        self._waiting: list[tuple[bytes, asyncio.Future[Placed | OSError]]] = []
+        self._waiting: list[tuple[bytes, asyncio.Future[Appended | OSError]]] = []
         self._writing = False
         self.appended = 0
         self.failed = 0
         self.batches = 0
 
-    async def append(self, data: bytes) -> Placed | OSError:
-        future: asyncio.Future[Placed | OSError] = asyncio.get_running_loop().create_future()
+    async def append(self, data: bytes) -> Appended | OSError:
+        future: asyncio.Future[Appended | OSError] = asyncio.get_running_loop().create_future()
         self._waiting.append((data, future))
         if not self._writing:
             self._writing = True
@@ -95,12 +85,12 @@ class SegmentWriter:
         task = asyncio.get_running_loop().run_in_executor(None, self._write, batch)
         task.add_done_callback(lambda _: self._next_batch())
 
-    def _write(self, batch: list[tuple[bytes, asyncio.Future[Placed | OSError]]]) -> None:
+    def _write(self, batch: list[tuple[bytes, asyncio.Future[Appended | OSError]]]) -> None:
         """On the thread: append, sync, and hand each caller its outcome on the loop."""
         name, offsets, failure = self._segments.append_batch([data for data, _ in batch])
         self.batches += 1
-        outcomes: list[Placed | OSError] = [
-            Placed(name, offset, hashlib.sha256(data).digest())
+        outcomes: list[Appended | OSError] = [
+            Appended(name, offset, hashlib.sha256(data).digest())
             for (data, _), offset in zip(batch, offsets, strict=False)
         ]
         if failure is not None:
@@ -112,7 +102,7 @@ class SegmentWriter:
 
 
 def _settle(
-    futures: list[asyncio.Future[Placed | OSError]], outcomes: list[Placed | OSError]
+    futures: list[asyncio.Future[Appended | OSError]], outcomes: list[Appended | OSError]
 ) -> None:
     for future, outcome in zip(futures, outcomes, strict=True):
         if not future.done():
@@ -203,7 +193,7 @@ class ParentDesk:
         media_type: str,
         client_time: float | None,
         upload: Upload,
-        placed: Placed,
+        placed: Appended,
     ) -> list[Any]:
         return await self.ask(
             [
@@ -269,7 +259,7 @@ async def run(data_dir: Path, host: str, port: int, hello_timeout_s: float, quie
     )
     writer = asyncio.StreamWriter(transport, protocol, None, loop)
     link = pipe.Pipe(reader, writer)
-    desk = ParentDesk(link, SegmentWriter(data_dir / SEGMENTS))
+    desk = ParentDesk(link, SegmentWriter(data_dir / SQLiteStore.SEGMENTS))
     quiet = QuietSockets(quiet_s)
     sockets: weakref.WeakSet[web.WebSocketResponse] = weakref.WeakSet()
 

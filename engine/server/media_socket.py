@@ -180,6 +180,16 @@ def stored_frame(upload: Upload, seq: int, sha256: str, size: int, server_time: 
     return wire.serialize(wire.Stored(kind, seq, sha256, size, server_time, ref))
 
 
+async def open_sitting(hall: Hall, token: str, part: str) -> LiveSitting:
+    """The token's sitting of `part`, checked as every upload is: a token expired or replaced
+    since raises `AuthError` (4401), a closed sitting `closed_error` (4410)."""
+    claims = hall.tokens.verify(token, role="candidate")
+    live = await hall.sitting_for(claims, part)
+    if (closed := refusal_if_closed(live)) is not None:
+        raise closed_error(closed)
+    return live
+
+
 def closed_error(refusal: Refusal) -> RequestError:
     """A closed sitting takes no more media: say so and close (4410)."""
     return fatal(refusal.code, refusal.message, wire.CloseCode.GONE)
@@ -192,14 +202,14 @@ class HallDesk:
         self.app = app
 
     async def greet(self, hello: wire.Hello) -> object:
-        await self._open_sitting(hello)
+        await open_sitting(self.app[keys.HALL], hello.token, hello.part)
         return hello
 
     async def take(self, handle: object, upload: Upload, gone: Gone) -> bytes | None:
         assert isinstance(handle, wire.Hello)
         # As an HTTP upload would: a token expired or replaced since is refused (4401), and
         # the sitting is the hall's own now (it reloads one it had to forget).
-        live = await self._open_sitting(handle)
+        live = await open_sitting(self.app[keys.HALL], handle.token, handle.part)
         self.app[keys.HALL].media_heard(live)
         uploads = self.app[keys.UPLOADS]
         # A node that is behind holds the upload; its page waits for the reply (no `busy` here).
@@ -221,14 +231,6 @@ class HallDesk:
 
     def leave(self, handle: object) -> None:
         pass
-
-    async def _open_sitting(self, hello: wire.Hello) -> LiveSitting:
-        hall: Hall = self.app[keys.HALL]
-        claims = hall.tokens.verify(hello.token, role="candidate")
-        live = await hall.sitting_for(claims, hello.part)
-        if (closed := refusal_if_closed(live)) is not None:
-            raise closed_error(closed)
-        return live
 
 
 async def media_socket(request: web.Request) -> web.WebSocketResponse:

@@ -134,8 +134,8 @@ class _Pending:
     sees_answers: bool = True
     """The job may read the answers table: the answers held back are written before it runs."""
     together: Together[Any, Any] | None = None
-    """Set for `run_after_appending` calls: consecutive ones with the same job are run as one call
-    (`job` alone is the fallback)."""
+    """Set for `run_after_appending` and `run_placed` calls: those of one commit with the same job
+    are run as one call (`_runs`; `job` alone is the fallback)."""
 
 
 @dataclass(frozen=True, slots=True)

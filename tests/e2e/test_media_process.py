@@ -10,13 +10,13 @@ import os
 import signal
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 
-from engine.client import ClientError, MediaSocket, sign_in
+from engine.client import CandidateClient, ClientError, MediaSocket, sign_in
 from engine.fixation import sha256_hex, stored_bytes
 from engine.server import keys
 from tests.e2e.conftest import Running
@@ -26,15 +26,28 @@ from tests.e2e.test_crash import ServerProcess, free_port
 WEBM = b"\x1a\x45\xdf\xa3" + bytes(range(256)) * 8
 
 
-async def test_the_sign_in_names_the_media_process_and_what_it_takes_is_recorded_and_journaled(
-    start_server: object,
-) -> None:
-    running: Running = await start_server(media_port=0)  # type: ignore[operator]
-    link = running.app[keys.MEDIA_LINK]
+@pytest.fixture
+async def running(start_server: Callable[..., Awaitable[Running]]) -> Running:
+    """A server with its media process, on any free port."""
+    return await start_server(media_port=0)
+
+
+async def recording(running: Running, language: str) -> tuple[CandidateClient, str, MediaSocket]:
+    """A started candidate, its sitting and its media socket at the sign-in's address."""
     client, signed = await running.candidate()
-    await client.start("kk")
+    await client.start(language)
     sitting = client.view.welcome.sitting  # type: ignore[union-attr]
-    address = urlsplit(signed["media_socket"])
+    socket = MediaSocket(client.base_url, client.token, client.part, url=signed["media_socket"])
+    await socket.connect()
+    return client, sitting, socket
+
+
+async def test_the_sign_in_names_the_media_process_and_what_it_takes_is_recorded_and_journaled(
+    running: Running,
+) -> None:
+    link = running.app[keys.MEDIA_LINK]
+    _client, sitting, socket = await recording(running, "kk")
+    address = urlsplit(socket.url)
     assert (address.scheme, address.hostname, address.port, address.path) == (
         "ws",
         "127.0.0.1",
@@ -43,8 +56,6 @@ async def test_the_sign_in_names_the_media_process_and_what_it_takes_is_recorded
     )
     assert link.port != running.server.port
 
-    socket = MediaSocket(client.base_url, client.token, client.part, url=signed["media_socket"])
-    await socket.connect()
     first = await socket.send_chunk(1, WEBM, "video/webm", client_time=12.5)
     still = await socket.send_snapshot(b"\xff\xd8\xff\xe0" + bytes(64), "image/jpeg")
     await socket.close()
@@ -65,15 +76,10 @@ async def test_the_sign_in_names_the_media_process_and_what_it_takes_is_recorded
 
 
 async def test_a_media_process_that_dies_is_started_again_on_its_port_and_pages_reconnect(
-    start_server: object,
+    running: Running,
 ) -> None:
-    running: Running = await start_server(media_port=0)  # type: ignore[operator]
     link = running.app[keys.MEDIA_LINK]
-    client, signed = await running.candidate()
-    await client.start("ru")
-    sitting = client.view.welcome.sitting  # type: ignore[union-attr]
-    socket = MediaSocket(client.base_url, client.token, client.part, url=signed["media_socket"])
-    await socket.connect()
+    client, sitting, socket = await recording(running, "ru")
     await socket.send_chunk(1, WEBM, "video/webm")
     port, pid = link.port, link.stats()["pid"]
 
@@ -86,7 +92,7 @@ async def test_a_media_process_that_dies_is_started_again_on_its_port_and_pages_
         assert time.monotonic() < deadline, "the media process was not started again"
         await asyncio.sleep(0.05)
 
-    again = MediaSocket(client.base_url, client.token, client.part, url=signed["media_socket"])
+    again = MediaSocket(client.base_url, client.token, client.part, url=socket.url)
     await again.connect()
     stored = await again.send_chunk(2, b"sent again", "video/webm")
     await again.close()
