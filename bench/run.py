@@ -402,6 +402,8 @@ def server_health(server: Server) -> dict[str, Any]:
     return {
         "server_loop_lag_ms": health["loop_lag_ms"],
         "store_commit_ms": health["store"]["recent_commit_ms"],
+        "store_queue_wait_ms": health["store"].get("recent_queue_wait_ms"),
+        "store_settle_wait_ms": health["store"].get("recent_settle_wait_ms"),
         "collector_pauses_ms": health.get("collector"),
         "file_process": health["store"].get("file_process"),
         "uploads": health.get("uploads"),

@@ -136,6 +136,8 @@ class _Pending:
     together: Together[Any, Any] | None = None
     """Set for `run_after_appending` and `run_placed` calls: those of one commit with the same job
     are run as one call (`_runs`; `job` alone is the fallback)."""
+    queued_at: float = 0.0
+    """`time.perf_counter()` when it was queued: how long jobs wait for the writer."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,8 +181,13 @@ class _PartlyWritten(Exception):
     """An all-or-nothing job failed after writing: only the whole batch can be undone."""
 
 
-def _settle(outcomes: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
+def _settle(
+    outcomes: list[tuple[asyncio.Future[Any], bool, Any]],
+    committed_at: float,
+    settle_s: deque[float],
+) -> None:
     """On the caller's loop: resolve every future of one commit (skipping cancelled ones)."""
+    settle_s.append(time.perf_counter() - committed_at)
     for future, ok, value in outcomes:
         if future.done():
             continue
@@ -218,6 +225,10 @@ class SQLiteStore:
         self.jobs_committed = 0
         self._commit_s: deque[float] = deque(maxlen=self.RECENT_COMMITS)
         """How long the recent batches took, first statement to durable commit."""
+        self._wait_s: deque[float] = deque(maxlen=self.RECENT_COMMITS)
+        """How long the oldest job of each recent batch waited in the queue for the writer."""
+        self._settle_s: deque[float] = deque(maxlen=self.RECENT_COMMITS)
+        """How long each recent commit's outcomes waited for their event loop to take them."""
         self._rows: dict[str, tuple[Any, ...]] = {}
         """The sittings row as last written, per sitting not yet closed (writer thread only)."""
         self._undo: list[tuple[str, tuple[Any, ...] | None]] = []
@@ -348,6 +359,7 @@ class SQLiteStore:
             self.commits += 1
             self.jobs_committed += len(batch)
             self._commit_s.append(time.perf_counter() - began)
+            self._wait_s.append(began - min(pending.queued_at for pending in batch))
         if self._head_stale() and time.monotonic() - self._head_written_at >= self.HEAD_LAG_S:
             self._write_head()
         self._resolve(
@@ -556,15 +568,15 @@ class SQLiteStore:
         )
         connection.execute("COMMIT")
 
-    @staticmethod
-    def _resolve(outcomes: list[tuple[_Pending, bool, Any]]) -> None:
+    def _resolve(self, outcomes: list[tuple[_Pending, bool, Any]]) -> None:
         """Hand the outcomes of one commit to their loops: one thread-safe call per loop."""
+        committed_at = time.perf_counter()
         by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]] = {}
         for pending, ok, value in outcomes:
             by_loop.setdefault(pending.loop, []).append((pending.future, ok, value))
         for loop, settled in by_loop.items():
             with contextlib.suppress(RuntimeError):  # that loop is closed: nobody waits
-                loop.call_soon_threadsafe(_settle, settled)
+                loop.call_soon_threadsafe(_settle, settled, committed_at, self._settle_s)
 
     async def run(self, job: Callable[[sqlite3.Connection], T], *, sees_answers: bool = True) -> T:
         """Run `job(connection)` on the writer thread inside the next group commit.
@@ -638,7 +650,11 @@ class SQLiteStore:
         both = (item, replace(appended, segment=f"{self.SEGMENTS}/{appended.segment}"))
         alone: Job = lambda connection: job(connection, [both])[0]  # noqa: E731
         together = Together(job, both)
-        self._queue.put(_Pending(alone, future.get_loop(), future, None, sees_answers, together))
+        self._queue.put(
+            _Pending(
+                alone, future.get_loop(), future, None, sees_answers, together, time.perf_counter()
+            )
+        )
 
     def _enqueue(
         self,
@@ -651,7 +667,9 @@ class SQLiteStore:
             raise StoreError("the store is not open")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self._queue.put(_Pending(job, loop, future, record, sees_answers))
+        self._queue.put(
+            _Pending(job, loop, future, record, sees_answers, queued_at=time.perf_counter())
+        )
         return future
 
     def append_event(
@@ -683,6 +701,8 @@ class SQLiteStore:
             "commits": self.commits,
             "jobs": self.jobs_committed,
             "recent_commit_ms": percentiles_ms(list(self._commit_s)),
+            "recent_queue_wait_ms": percentiles_ms(list(self._wait_s)),
+            "recent_settle_wait_ms": percentiles_ms(list(self._settle_s)),
             "checkpoints": self._checkpointer.checkpoints,
             "checkpoints_busy": self._checkpointer.busy_or_failed,
             "file_process": self._files.stats(),
