@@ -189,3 +189,23 @@ async def test_how_a_sitting_ended_decides_over_a_score_stored_for_it(world: Wor
     await world.store.save_result("ua-t/ua-02/professional", zero, T0)
     book = read_book(world.data_dir, world.exams["ua-t"], world.registry, now=T0)
     assert book.results[("ua-02", "professional")].outcome.value == "absent"
+
+
+def test_the_records_schema_is_made_once_and_then_only_looked_up(tmp_path: Path) -> None:
+    """The admission check ensures the schema for every candidate; once it is there, one lookup
+    must do (every statement on the writer gives the GIL up and waits to get it back)."""
+    connection = sqlite3.connect(tmp_path / "x.sqlite3", isolation_level=None)
+    connection.execute("CREATE TABLE candidates (exam_id TEXT, id TEXT, document TEXT)")
+    statements: list[str] = []
+    connection.set_trace_callback(statements.append)
+    records.ensure_schema(connection)
+    made = len(statements)
+    statements.clear()
+    records.ensure_schema(connection)
+    assert made == 1 + len(records.SCHEMA) + len(records.INDEXES)
+    assert len(statements) == 1 and statements[0].startswith("SELECT count(*) FROM sqlite_master")
+    tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master")}
+    assert {"appeals", "admission_refusals", "candidates_by_document"} <= tables
+    connection.execute("DROP TABLE appeals")
+    records.ensure_schema(connection)
+    assert "appeals" in {row[0] for row in connection.execute("SELECT name FROM sqlite_master")}

@@ -59,7 +59,8 @@ async def test_many_concurrent_answers_share_few_commits(store: SQLiteStore) -> 
 
 
 async def test_a_batch_of_any_size_lands_row_for_row(store: SQLiteStore) -> None:
-    """Batches are cut into statements of 128, 64, … rows: 777 records must all land, in order."""
+    """Batches are cut into statements of 128 rows and the rest: 777 records must all land, in
+    order."""
     writes = [store.record(answer_event(n, 1), snapshot(n, 1)) for n in range(777)]
     assert sorted(await asyncio.gather(*writes)) == list(range(1, 778))
     for n in (0, 127, 128, 511, 776):
@@ -68,6 +69,28 @@ async def test_a_batch_of_any_size_lands_row_for_row(store: SQLiteStore) -> None
         assert [(a.seq, a.item_id) for a in stored.answers] == [(1, "item-1")]
     report = journal.verify(read_journal(store.path), None)
     assert report.events == 777
+
+
+@pytest.mark.parametrize("count", [1, 30, 127, 128, 129, 300])
+async def test_a_run_of_rows_is_one_statement_per_128(store: SQLiteStore, count: int) -> None:
+    """Every statement gives the GIL up and waits to get it back: a run of rows must not be cut
+    into more statements than the size limit asks for."""
+    statements: list[str] = []
+
+    def job(connection: sqlite3.Connection) -> int:
+        connection.execute("CREATE TABLE IF NOT EXISTS pairs (a INTEGER PRIMARY KEY, b TEXT)")
+        connection.set_trace_callback(statements.append)
+        try:
+            store.insert_many(
+                connection, "INSERT INTO pairs VALUES ", [(n, f"b{n}") for n in range(count)]
+            )
+        finally:
+            connection.set_trace_callback(None)
+        return int(connection.execute("SELECT count(*), sum(a) FROM pairs").fetchone()[1])
+
+    assert await store.run(job) == count * (count - 1) // 2
+    inserts = [text for text in statements if text.startswith("INSERT INTO pairs")]
+    assert len(inserts) == -(-count // 128)
 
 
 async def test_a_sitting_reads_back_with_every_answer(store: SQLiteStore) -> None:
