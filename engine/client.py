@@ -380,7 +380,8 @@ async def upload_media(
 class MediaSocket:
     """The candidate's media socket (docs/protocol.md 6.4): one upload at a time, each answered
     with `stored`, or refused (`ClientError` with the code); `busy` is sent again after its wait,
-    as the page does, up to `busy_retries` times."""
+    as the page does, up to `busy_retries` times. Levels sent here get no reply; one the server
+    cannot read gets an error that closes nothing, kept in `errors`."""
 
     def __init__(
         self,
@@ -397,6 +398,8 @@ class MediaSocket:
         self.part = part
         self.busy_retries = busy_retries
         self.ready: wire.MediaReady | None = None
+        self.errors: list[wire.Error] = []
+        """Errors that closed nothing (a levels frame refused), oldest first."""
         self._ws: ClientConnection | None = None
         self._refs = itertools.count(1)
 
@@ -422,12 +425,22 @@ class MediaSocket:
     async def send_snapshot(self, data: bytes, media_type: str) -> wire.Stored:
         return await self._upload(wire.Snapshot(media_type, data, next(self._refs)))
 
+    async def send_levels(self, start: float, interval_ms: int, values: list[float]) -> None:
+        """Microphone levels for the detectors (docs/protocol.md 6.2), as the page sends them
+        while this socket is open; nothing is answered."""
+        if self._ws is None or self._ws.close_code == wire.CloseCode.IDLE:
+            await self.connect()
+        await self.send_raw(wire.serialize(wire.Levels(start, interval_ms, values)))
+
     async def _upload(self, upload: wire.Chunk | wire.Snapshot) -> wire.Stored:
         if self._ws is None or self._ws.close_code == wire.CloseCode.IDLE:
             await self.connect()  # first use, or closed as quiet: the page opens it again too
         for _ in range(self.busy_retries + 1):
             await self.send_raw(wire.serialize(upload))
             reply = await self.reply()
+            while isinstance(reply, wire.Error):  # not fatal (`reply` raises those): levels
+                self.errors.append(reply)
+                reply = await self.reply()
             if isinstance(reply, wire.Stored):
                 return reply
             if not isinstance(reply, wire.Refused):

@@ -117,3 +117,16 @@ class DetectorRegistry:
                 )
             found += [(detector.name, finding) for finding in findings]
         return found
+
+
+def with_detectors(manager: pluggy.PluginManager) -> pluggy.PluginManager:
+    """`manager` with the detector hook and the built-in detectors (plugins/detectors.py), as
+    `examhall serve` runs them in the serving process and in its media process."""
+    import sys
+
+    from plugins import detectors as builtin_detectors
+
+    manager.add_hookspecs(sys.modules[__name__])
+    if not manager.has_plugin("plugins.detectors"):
+        manager.register(builtin_detectors, name="plugins.detectors")
+    return manager

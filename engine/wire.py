@@ -730,5 +730,6 @@ CLIENT_MESSAGES = frozenset(
 """What the server accepts on the candidate socket."""
 STAFF_MESSAGES = frozenset({Watch.TYPE, Action.TYPE, Detail.TYPE, Ping.TYPE})
 """What the server accepts on the proctor socket."""
-MEDIA_MESSAGES = frozenset({Hello.TYPE, Chunk.TYPE, Snapshot.TYPE})
-"""What the server accepts on the media socket."""
+MEDIA_MESSAGES = frozenset({Hello.TYPE, Chunk.TYPE, Snapshot.TYPE, Levels.TYPE})
+"""What the server accepts on the media socket: uploads, and the levels the page sends there
+while it is open (docs/protocol.md 6.4)."""

@@ -12,9 +12,9 @@ from pathlib import Path
 
 from aiohttp import web
 
-from engine import detection, wire
+from engine import wire
 from engine.banks import load_banks
-from engine.detection import DetectorRegistry
+from engine.detection import DetectorRegistry, with_detectors
 from engine.exams import ExamSetup, load_exams
 from engine.fixation import MAX_CHUNK_BYTES
 from engine.latency import LoopLag, Uploads
@@ -35,7 +35,6 @@ from engine.server.upload_gate import UploadGate
 from engine.store.base import Store
 from engine.store.proctoring import ProctoringRecords
 from engine.store.sqlite import SQLiteStore
-from plugins import detectors as builtin_detectors
 
 log = logging.getLogger("examhall.app")
 
@@ -92,10 +91,7 @@ def _store_and_hall(schemes: SchemeRegistry | None):  # type: ignore[no-untyped-
             app[keys.STORE] = store
             records = ProctoringRecords(store)
             await records.open()
-            manager = create_plugin_manager()
-            manager.add_hookspecs(detection)
-            if not manager.has_plugin("plugins.detectors"):
-                manager.register(builtin_detectors, name="plugins.detectors")
+            manager = with_detectors(create_plugin_manager())
             registry = schemes or SchemeRegistry(manager)
             runtimes = await load_runtimes(config, store, records)
             tokens = TokenIssuer(await store.server_secret(), config.token_ttl_s)

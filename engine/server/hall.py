@@ -60,6 +60,15 @@ HEALTH_WATCH_S = 1.0
 """How often `tick` looks over every connected sitting for heartbeat and media gaps."""
 
 
+def check_levels(msg: wire.Levels) -> None:
+    """Refuse a levels frame the detectors cannot read (`CandidateError`, the socket goes on)."""
+    if not msg.values or len(msg.values) > wire.MAX_LEVELS_PER_FRAME or msg.interval_ms < 10:
+        raise CandidateError(
+            f"levels takes 1..{wire.MAX_LEVELS_PER_FRAME} values at 10 ms or more apart",
+            code="bad_levels",
+        )
+
+
 class Link(Protocol):
     """A candidate's connection as the hall sees it."""
 
@@ -722,11 +731,7 @@ class Hall:
                 await self.note(live, finding, source)
 
     async def levels(self, live: LiveSitting, msg: wire.Levels) -> None:
-        if not msg.values or len(msg.values) > wire.MAX_LEVELS_PER_FRAME or msg.interval_ms < 10:
-            raise CandidateError(
-                f"levels takes 1..{wire.MAX_LEVELS_PER_FRAME} values at 10 ms or more apart",
-                code="bad_levels",
-            )
+        check_levels(msg)
         if self.detectors is not None:
             found = self.detectors.levels(
                 live.detector_states, msg.start, msg.interval_ms / 1000, msg.values

@@ -163,7 +163,8 @@ class MediaLink:
             elif kind == pipe.LEAVE:
                 self._handles.pop(message[1], None)
             else:
-                task = asyncio.create_task(self._answer(link, message))
+                work = self._note(message) if kind == pipe.FOUND else self._answer(link, message)
+                task = asyncio.create_task(work)
                 self._answering.add(task)
                 task.add_done_callback(self._answering.discard)
         self.listening = False
@@ -185,6 +186,18 @@ class MediaLink:
                 wire.CloseCode.SERVER_ERROR,
             ]
         link.send([reply[0], request_id, *reply[1:]])
+
+    async def _note(self, message: list[Any]) -> None:
+        """A detector in the media process found something in a socket's levels."""
+        _, handle, source, kind, detail, severity = message
+        try:
+            live = await self._sitting_of(handle)
+            if live is not None:
+                await self._hall.note(live, Finding(kind, detail, severity), source)
+        except RequestError:
+            pass  # the token or the sitting is no longer valid: there is nothing to note it on
+        except ExamhallError:
+            log.exception("noting what a detector found failed")
 
     async def _decide(self, message: list[Any]) -> list[Any]:
         kind = message[0]

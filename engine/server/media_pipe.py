@@ -12,6 +12,8 @@ From the media process:
                                                   an upload is appended and synced: record it
   [UNFIT, id, handle, kind, seq, status, code, message, finding_code, finding_text, severity]
                                                   an upload refused for its bytes (nothing written)
+  [FOUND, handle, source, kind, detail, severity] a detector found this in the socket's levels:
+                                                  note it on the sitting (no reply)
   [LEAVE, handle]                                 that socket closed
   [STATS, {...}]                                  counters, about once a second
 From the serving process:
@@ -35,6 +37,7 @@ READY = "ready"
 GREET = "greet"
 PLACE = "place"
 UNFIT = "unfit"
+FOUND = "found"
 LEAVE = "leave"
 STATS = "stats"
 GREETED = "greeted"

@@ -10,6 +10,11 @@ only to check the token and sitting and to record where the bytes are
 (engine/server/media_pipe.py). It runs at a lower priority (`nice`), so that when the cores
 are short the answers get them first; an upload can wait, its page keeps it.
 
+The page also sends its microphone levels here while the socket is open (2,000 frames a second
+at 10,000 sittings, which on the candidate socket took the serving loop about a third of its
+time). The detectors (plugins, engine/detection.py) run here on them, with a state per socket,
+and only what they find crosses to the serving process (FOUND), to be noted on the sitting.
+
 `MediaLink` (engine/server/media_link.py) starts it as ``python -m engine.server.media_process
 --data DIR --host H --port P``; it says READY with the port it listens on. At the end of its
 input or on STOP it closes its sockets (1001, the pages come back), waits for what it asked,
@@ -37,8 +42,11 @@ from typing import Any
 from aiohttp import web
 
 from engine import wire
+from engine.detection import DetectorRegistry, with_detectors
 from engine.fixation import Kind, base_type
+from engine.plugins import create_plugin_manager
 from engine.server import media_pipe as pipe
+from engine.server.hall import check_levels
 from engine.server.media_socket import (
     Gone,
     Upload,
@@ -115,6 +123,11 @@ class ParentDesk:
 
     pipe: pipe.Pipe
     writer: SegmentWriter
+    detectors: DetectorRegistry | None = None
+    detector_states: dict[object, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    """Each open socket's detector states, by handle (a new socket starts afresh)."""
+    levels_frames: int = 0
+    findings: int = 0
     asked: dict[int, asyncio.Future[list[Any]]] = field(default_factory=dict)
     ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     taken: int = 0
@@ -210,7 +223,23 @@ class ParentDesk:
             ]
         )
 
+    async def levels(self, handle: object, levels: wire.Levels) -> None:
+        check_levels(levels)
+        self.levels_frames += 1
+        if self.detectors is None:
+            return
+        states = self.detector_states.setdefault(handle, {})
+        found = self.detectors.levels(
+            states, levels.start, levels.interval_ms / 1000, levels.values
+        )
+        for source, finding in found:
+            self.findings += 1
+            self.pipe.send(
+                [pipe.FOUND, handle, source, finding.kind, finding.detail, finding.severity]
+            )
+
     def leave(self, handle: object) -> None:
+        self.detector_states.pop(handle, None)
         if handle in self.left:
             self.left.discard(handle)
         else:
@@ -259,7 +288,8 @@ async def run(data_dir: Path, host: str, port: int, hello_timeout_s: float, quie
     )
     writer = asyncio.StreamWriter(transport, protocol, None, loop)
     link = pipe.Pipe(reader, writer)
-    desk = ParentDesk(link, SegmentWriter(data_dir / SQLiteStore.SEGMENTS))
+    detectors = DetectorRegistry(with_detectors(create_plugin_manager()))
+    desk = ParentDesk(link, SegmentWriter(data_dir / SQLiteStore.SEGMENTS), detectors)
     quiet = QuietSockets(quiet_s)
     sockets: weakref.WeakSet[web.WebSocketResponse] = weakref.WeakSet()
 
@@ -313,6 +343,8 @@ async def _report(
                     "appended": writer.appended,
                     "append_failures": writer.failed,
                     "syncs": writer.batches,
+                    "levels_frames": desk.levels_frames,
+                    "findings": desk.findings,
                 },
             ]
         )

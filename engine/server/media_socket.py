@@ -56,6 +56,12 @@ class MediaDesk(Protocol):
         while the upload waited its turn."""
         ...
 
+    async def levels(self, handle: object, levels: wire.Levels) -> None:
+        """Loudness from the page's microphone for the detectors; a finding is noted on the
+        sitting. A frame the detectors cannot read raises `CandidateError` (the socket goes on).
+        """
+        ...
+
     def leave(self, handle: object) -> None:
         """The socket greeted with `handle` is closed."""
         ...
@@ -156,6 +162,9 @@ async def _serve(
             return
         if isinstance(upload, wire.Hello):
             raise ProtocolError("hello was already received on this connection", code="hello_twice")
+        if isinstance(upload, wire.Levels):
+            await _levels(ws, desk, handle, upload)
+            continue
         if not isinstance(upload, wire.Chunk | wire.Snapshot):
             raise ProtocolError(f"{upload.TYPE} is not sent here", code="unknown_type")
         quiet.forget(ws)  # held while the node is behind: waiting, not quiet
@@ -163,6 +172,19 @@ async def _serve(
         quiet.heard(ws)
         if reply is not None:
             await ws.send_bytes(reply)
+
+
+async def _levels(
+    ws: web.WebSocketResponse, desk: MediaDesk, handle: object, levels: wire.Levels
+) -> None:
+    """Levels get no reply; a frame the detectors cannot read gets an error that closes
+    nothing (the page's upload in flight is still answered after it)."""
+    try:
+        await desk.levels(handle, levels)
+    except RequestError as error:
+        if error.close_code is not None:
+            raise
+        await ws.send_bytes(wire.serialize(wire.Error(error.code, error.message)))
 
 
 def _read(frame: WSMessage) -> wire.Message | None:
@@ -204,6 +226,11 @@ class HallDesk:
     async def greet(self, hello: wire.Hello) -> object:
         await open_sitting(self.app[keys.HALL], hello.token, hello.part)
         return hello
+
+    async def levels(self, handle: object, levels: wire.Levels) -> None:
+        assert isinstance(handle, wire.Hello)
+        hall = self.app[keys.HALL]
+        await hall.levels(await open_sitting(hall, handle.token, handle.part), levels)
 
     async def take(self, handle: object, upload: Upload, gone: Gone) -> bytes | None:
         assert isinstance(handle, wire.Hello)

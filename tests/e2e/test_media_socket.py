@@ -145,6 +145,36 @@ async def test_a_refused_upload_is_noted_and_the_socket_goes_on(
     ]
 
 
+async def test_levels_sent_here_reach_the_detectors_and_a_bad_frame_closes_nothing(
+    running: Running, sockets: list[MediaSocket]
+) -> None:
+    """The page sends its microphone levels on the media socket while it is open: the detectors
+    run where the socket is served, and what they find is noted on the sitting."""
+    client, sitting = await started(running)
+    socket = await media_of(client, sockets)
+    await socket.send_levels(time.time(), 100, [0.01] * 50)
+    speech = [0.01] * 10 + [0.3, 0.25, 0.0, 0.35] * 8 + [0.01] * 8
+    await socket.send_levels(time.time(), 100, speech)
+    await socket.send_raw(
+        wire.serialize(wire.Levels(time.time(), 100, [0.0] * (wire.MAX_LEVELS_PER_FRAME + 1)))
+    )
+    stored = await socket.send_chunk(1, WEBM, "video/webm")
+
+    assert stored.seq == 1 and socket.close_code is None
+    assert [(e.code, e.fatal) for e in socket.errors] == [("bad_levels", False)]
+    for _ in range(100):
+        noted = [
+            e["data"]
+            for e in await running.hall.store.events_of(sitting)
+            if e["kind"] == "irregularity"
+        ]
+        if noted:
+            break
+        await asyncio.sleep(0.05)
+    assert [(n["kind"], n["source"]) for n in noted] == [("talk", "talk")]
+    assert "3.2 s" in noted[0]["detail"]
+
+
 @pytest.mark.parametrize(
     ("frame", "code"),
     [

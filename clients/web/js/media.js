@@ -1,7 +1,7 @@
 // Audio-video fixation from the candidate's side (docs/protocol.md 6.2–6.4): camera and
 // microphone through getUserMedia, MediaRecorder chunks and camera stills sent on the media
-// socket beside the candidate's (over HTTP where it cannot open), microphone loudness sent on
-// the candidate socket for the server's talk detector.
+// socket beside the candidate's (over HTTP where it cannot open), microphone loudness for the
+// server's talk detector sent on the media socket while it is open, else on the candidate's.
 
 import { pack, unpack } from "./msgpack.js";
 import { socketUrl } from "./sitting-socket.js";
@@ -119,8 +119,10 @@ class MediaSocket {
           this.ws = ws;
           this.everOpened = true;
           resolve(ws);
-        } else if (message.t === "error") {
+        } else if (message.t === "error" && message.fatal) {
           this.fatal = message;
+        } else if (message.t === "error") {
+          console.warn(`media socket: ${message.code}: ${message.message}`); // a levels frame
         } else {
           this.answer(reply(message));
         }
@@ -155,6 +157,13 @@ class MediaSocket {
       this.patience = setTimeout(() => ws.close(4000, "no reply"), MEDIA_SOCKET_PATIENCE_MS);
       ws.send(pack(message));
     });
+  }
+
+  /** A frame that gets no reply (levels), if the socket is open now; false if it is not. */
+  sendNow(message) {
+    if (this.ws?.readyState !== WebSocket.OPEN) return false;
+    this.ws.send(pack(message));
+    return true;
   }
 
   answer(outcome) {
@@ -407,8 +416,11 @@ export class Fixation {
 
   sendLevels() {
     if (this.levels.length === 0) return;
-    // Not queued when offline: loudness of minutes ago is no use to a live proctor.
-    this.socket.send({ t: "levels", start: this.levelsStart, interval_ms: LEVEL_INTERVAL_MS, values: this.levels });
+    // Not queued when offline: loudness of minutes ago is no use to a live proctor. On the
+    // media socket while it is open: there the detectors run beside the recording, off the
+    // server's answer path; on the candidate socket when it is not (they run there too).
+    const frame = { t: "levels", start: this.levelsStart, interval_ms: LEVEL_INTERVAL_MS, values: this.levels };
+    if (this.uploads.overHttp || !this.uploads.socket.sendNow(frame)) this.socket.send(frame);
     this.levels = [];
   }
 

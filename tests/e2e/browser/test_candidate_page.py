@@ -527,6 +527,9 @@ async def test_the_page_records_to_the_media_process_the_sign_in_names(
             media = await site.hall.media_records(candidate.sitting_id())
             kinds = {record.kind.value for record in media}
 
+    async with asyncio.timeout(15):  # levels every 5 s, on the media socket once it is open
+        while not link.reported.get("levels_frames"):
+            await asyncio.sleep(0.2)
     assert media_sockets and {urlsplit(url).port for url in media_sockets} == {link.port}
     assert link.port != site.server.port
     chunk = next(record for record in media if record.kind.value == "chunk")
