@@ -59,7 +59,7 @@ async def chunk(request: web.Request) -> web.Response:
 
 async def media_socket(request: web.Request) -> web.WebSocketResponse:
     """The engine's media socket (docs/protocol.md 6.4): hello, then each chunk acknowledged with
-    number, size and SHA-256."""
+    number, size and SHA-256; levels are read and not answered, as the engine's."""
     ws = web.WebSocketResponse(max_msg_size=MAX_CHUNK_BYTES + 64 * 1024, compress=False)
     await ws.prepare(request)
     await ws.receive()  # hello
@@ -69,6 +69,8 @@ async def media_socket(request: web.Request) -> web.WebSocketResponse:
         if message.type is not WSMsgType.BINARY:
             continue
         chunk = msgpack.unpackb(message.data, raw=False)
+        if chunk.get("t") != "chunk":
+            continue
         stored = {
             "t": "stored",
             "kind": "chunk",

@@ -180,6 +180,12 @@ class Tally:
         }
 
 
+def _opens_media(spec: dict[str, Any]) -> bool:
+    """Sittings open their media socket to upload chunks, or to send their levels there (a
+    page that records has it open, and sends its levels on it)."""
+    return bool(spec.get("chunks")) or spec.get("levels") == "media"
+
+
 class Recording:
     """The fixation traffic a candidate page sends besides answers: audio levels on the socket
     and A/V chunks over HTTP. The engine's sittings and the bare ceiling's connections send
@@ -198,16 +204,19 @@ class Recording:
     media_url: str | None = None
     """Where the sign-in said the media socket is (the server's own /ws/media if None)."""
 
-    async def send_levels(self, rng: random.Random) -> None:
+    async def send_levels(self, rng: random.Random, *, on_media: bool = True) -> None:
         """A few seconds of microphone loudness, as the page sends for the talk detector: one of
         `LEVEL_FRAMES`, so making them costs this worker nothing in the window (50 draws a
-        frame cost it 0.15 cores at 10,000 sittings, CPU a real page spends, not this one)."""
-        assert self.ws is not None
+        frame cost it 0.15 cores at 10,000 sittings, CPU a real page spends, not this one).
+        On the media socket if this sitting has one and `on_media`, as the page does while its
+        media socket is open; else on the candidate socket."""
+        ws = self.media_ws if on_media and self.media_ws is not None else self.ws
+        assert ws is not None
         quiet, speaking = LEVEL_FRAMES
         values = rng.choice(speaking if rng.random() < SPEECH_SHARE else quiet)
         start = time.time() - LEVELS_PER_FRAME * LEVELS_INTERVAL_MS / 1000
         body = {"t": "levels", "start": start, "interval_ms": LEVELS_INTERVAL_MS, "values": values}
-        await self.ws.send(pack(body))
+        await ws.send(pack(body))
         self.tally.levels_sent += 1
 
     def _next_chunk(self, rng: random.Random) -> tuple[int, bytes, str]:
@@ -642,7 +651,7 @@ async def prepare_sittings(
         await asyncio.gather(*(gated(gate, s.sign_in(http)) for s in sittings))
     if connect_now:
         with_media_socket = set(
-            sittings[: spec.get("media_sockets", 0)] if spec.get("chunks") else []
+            sittings[: spec.get("media_sockets", 0)] if _opens_media(spec) else []
         )
 
         async def connect_and_start(sitting: Sitting) -> None:
@@ -695,12 +704,14 @@ async def paced(spec: dict[str, Any], tally: Tally, clients: list[Any], start_at
                 return
             await asyncio.sleep(interval * rng.uniform(0.5, 1.5))
 
+    on_media = spec.get("levels") != "candidate"
+
     async def levels(client: Recording, first: float) -> None:
         await asyncio.sleep(max(0.0, start_at + first - time.time()))
         period = LEVELS_PER_FRAME * LEVELS_INTERVAL_MS / 1000
         while time.time() < end:
             try:
-                await client.send_levels(rng)
+                await client.send_levels(rng, on_media=on_media)
             except ConnectionClosed:
                 tally.errors["levels:closed"] += 1
                 return
@@ -872,7 +883,7 @@ async def main_async(spec: dict[str, Any]) -> Tally:
         echoes = [EchoConnection(spec["url"], i, tally) for i in range(spec["connections"])]
         gate = asyncio.Semaphore(SETUP_CONCURRENCY)
         await asyncio.gather(*(gated(gate, e.open()) for e in echoes))
-        if spec.get("chunks"):
+        if _opens_media(spec):
             with_media_socket = echoes[: spec.get("media_sockets", 0)]
             await asyncio.gather(*(gated(gate, e.open_media()) for e in with_media_socket))
         say("ready")

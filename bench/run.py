@@ -69,7 +69,10 @@ class Plan:
     watched_sizes: tuple[int, ...] = (10000,)
     """Exam days run again with one proctor watching every room of 25 (workload 5)."""
     levels: bool = True
-    """Exam-day sittings send audio levels every 5 s (off: what the talk detector costs)."""
+    """Exam-day sittings send audio levels every 5 s (off: what the talk detector costs)…"""
+    levels_on: str = "media"
+    """…on the media socket where the sitting has one, as the page does while it is open
+    (`media`), or on the candidate socket (`candidate`, as before the page sent them there)."""
     chunks: bool = True
     """Exam-day sittings upload an A/V chunk every 10 s (off: what fixation costs)…"""
     media: str = "auto"
@@ -508,8 +511,9 @@ def media_spec(plan: Plan, share: int, total: int, *, engine: bool = False) -> d
     return spec
 
 
-def _sends_levels(plan: Plan) -> bool:
-    return plan.levels and "levels" in wire.CLIENT_MESSAGES
+def _sends_levels(plan: Plan) -> str | bool:
+    """The spec's `levels`: False, or the socket they go on (`media` where there is one)."""
+    return plan.levels and "levels" in wire.CLIENT_MESSAGES and plan.levels_on
 
 
 def _levels_per_s(results: list[dict[str, Any]], plan: Plan) -> float:
@@ -992,6 +996,12 @@ def main(argv: list[str] | None = None) -> int:
         "--no-levels", action="store_true", help="exam-day sittings send no audio levels"
     )
     parser.add_argument(
+        "--levels-on",
+        choices=("media", "candidate"),
+        default="media",
+        help="the socket exam-day levels go on (media: the sitting's media socket, as the page)",
+    )
+    parser.add_argument(
         "--no-chunks", action="store_true", help="exam-day sittings upload no A/V chunks"
     )
     parser.add_argument(
@@ -1016,6 +1026,7 @@ def main(argv: list[str] | None = None) -> int:
         plan = replace(plan, exam_day_sizes=sizes, watched_sizes=sizes)
     if args.no_levels:
         plan = replace(plan, levels=False)
+    plan = replace(plan, levels_on=args.levels_on)
     if args.no_chunks:
         plan = replace(plan, chunks=False)
     plan = replace(plan, media=args.media, media_process=not args.media_in_process)
