@@ -7,6 +7,7 @@ engine only records it and raises the sitting's attention on the proctor's scree
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -122,9 +123,7 @@ class DetectorRegistry:
 def with_detectors(manager: pluggy.PluginManager) -> pluggy.PluginManager:
     """`manager` with the detector hook and the built-in detectors (plugins/detectors.py), as
     `examhall serve` runs them in the serving process and in its media process."""
-    import sys
-
-    from plugins import detectors as builtin_detectors
+    from plugins import detectors as builtin_detectors  # it imports this module
 
     manager.add_hookspecs(sys.modules[__name__])
     if not manager.has_plugin("plugins.detectors"):
