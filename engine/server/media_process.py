@@ -123,7 +123,7 @@ class ParentDesk:
 
     pipe: pipe.Pipe
     writer: SegmentWriter
-    detectors: DetectorRegistry | None = None
+    detectors: DetectorRegistry
     detector_states: dict[object, dict[str, dict[str, Any]]] = field(default_factory=dict)
     """Each open socket's detector states, by handle (a new socket starts afresh)."""
     levels_frames: int = 0
@@ -226,8 +226,6 @@ class ParentDesk:
     async def levels(self, handle: object, levels: wire.Levels) -> None:
         check_levels(levels)
         self.levels_frames += 1
-        if self.detectors is None:
-            return
         states = self.detector_states.setdefault(handle, {})
         found = self.detectors.levels(
             states, levels.start, levels.interval_ms / 1000, levels.values

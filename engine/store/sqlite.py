@@ -38,7 +38,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
@@ -141,8 +141,8 @@ class _Pending:
     together: Together[Any, Any] | None = None
     """Set for `run_after_appending` and `run_placed` calls: those of one commit with the same job
     are run as one call (`_runs`; `job` alone is the fallback)."""
-    queued_at: float = 0.0
-    """`time.perf_counter()` when it was queued: how long jobs wait for the writer."""
+    queued_at: float = field(default_factory=time.perf_counter)
+    """When it was queued: how long jobs wait for the writer."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -653,11 +653,7 @@ class SQLiteStore:
         both = (item, replace(appended, segment=f"{self.SEGMENTS}/{appended.segment}"))
         alone: Job = lambda connection: job(connection, [both])[0]  # noqa: E731
         together = Together(job, both)
-        self._queue.put(
-            _Pending(
-                alone, future.get_loop(), future, None, sees_answers, together, time.perf_counter()
-            )
-        )
+        self._queue.put(_Pending(alone, future.get_loop(), future, None, sees_answers, together))
 
     def _enqueue(
         self,
@@ -670,9 +666,7 @@ class SQLiteStore:
             raise StoreError("the store is not open")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self._queue.put(
-            _Pending(job, loop, future, record, sees_answers, queued_at=time.perf_counter())
-        )
+        self._queue.put(_Pending(job, loop, future, record, sees_answers))
         return future
 
     def append_event(
