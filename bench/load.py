@@ -38,6 +38,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from bench.http_post import KeepAlivePool
+from engine.countdown import Countdown
 from engine.latency import LoopLag
 from engine.server.tuning import new_event_loop
 
@@ -129,6 +130,11 @@ class Tally:
 
     latencies_ms: list[float] = field(default_factory=list)
     clock_errors_ms: list[float] = field(default_factory=list)
+    clock_delays_ms: list[float] = field(default_factory=list)
+    """Each clock's arrival minus its `server_time`, for clocks that arrived after the go."""
+    prep_clock_delays_ms: list[float] = field(default_factory=list)
+    """The same for clocks that arrived while the workers were still preparing."""
+    go_at: float | None = None
     acked: list[tuple[str, int, str, int | None]] = field(default_factory=list)
     """(candidate id, seq, item id, shown choice) of every acknowledged answer."""
     completion_s: list[float] = field(default_factory=list)
@@ -155,11 +161,15 @@ class Tally:
     loop_lag: LoopLag = field(default_factory=lambda: LoopLag(period_s=0.02, window_s=3600))
     """This worker's own loop lag after the go: a late wake-up here delays what it timestamps
     (acks, clocks) without the server being slow."""
+    prep_loop_lag: LoopLag = field(default_factory=lambda: LoopLag(period_s=0.02, window_s=3600))
+    """The same while it prepares its sittings (the clocks they hold at the go arrived then)."""
 
     def to_json(self) -> dict[str, Any]:
         return {
             "latencies_ms": [round(x, 3) for x in self.latencies_ms],
             "clock_errors_ms": [round(x, 3) for x in self.clock_errors_ms],
+            "clock_delays_ms": [round(x, 3) for x in self.clock_delays_ms],
+            "prep_clock_delays_ms": [round(x, 3) for x in self.prep_clock_delays_ms],
             "acked": self.acked,
             "completion_s": [round(x, 4) for x in self.completion_s],
             "errors": dict(self.errors),
@@ -176,6 +186,7 @@ class Tally:
             "chunk_latencies_ms": [round(x, 3) for x in self.chunk_latencies_ms],
             "chunk_connections": self.chunk_connections,
             "loop_lag_ms": self.loop_lag.summary_ms(),
+            "prep_loop_lag_ms": self.prep_loop_lag.summary_ms(),
             "cpu_s": sum(resource.getrusage(resource.RUSAGE_SELF)[:2]),
         }
 
@@ -338,7 +349,7 @@ class Sitting(Recording):
         self.next_seq = 1
         self.next_item = 0
         self.clock: dict[str, Any] | None = None
-        self.clock_at = 0.0
+        self.countdown = Countdown()
         self.waiters: dict[int, asyncio.Future[None]] = {}
         self.reader: asyncio.Task[None] | None = None
         self.resumed: asyncio.Future[None] | None = None
@@ -437,20 +448,28 @@ class Sitting(Recording):
             self.waiters.clear()
 
     def _take_clock(self, msg: dict[str, Any]) -> None:
-        self.clock, self.clock_at = msg, time.monotonic()
+        self.clock = msg
+        self.countdown.update(int(msg["remaining_ms"]), msg["state"], msg.get("deadline"))
+        arrived = time.time()
+        go_at = self.tally.go_at
+        delays = self.tally.prep_clock_delays_ms
+        if go_at is not None and arrived >= go_at:
+            delays = self.tally.clock_delays_ms
+        delays.append((arrived - float(msg["server_time"])) * 1000)
 
     def clock_error_ms(self) -> float | None:
         """Shown remaining time minus the server's truth (deadline - now), in milliseconds.
 
-        Shown is what a client following docs/protocol.md displays: the last clock's
-        remaining_ms counted down on the client's monotonic clock from the frame's arrival.
+        Shown is what a client following docs/protocol.md 2.3 displays (engine/countdown.py):
+        the server's clocks counted down on the client's monotonic clock from their arrival,
+        never raised by one that arrived later than the one kept.
         """
-        clock = self.clock
-        if clock is None or clock.get("deadline") is None or clock.get("state") != "running":
+        clock, deadline = self.clock, self.countdown.deadline
+        if clock is None or deadline is None or clock.get("state") != "running":
             return None
-        shown = float(clock["remaining_ms"]) / 1000 - (time.monotonic() - self.clock_at)
-        truth = float(clock["deadline"]) - time.time()
-        return (shown - truth) * 1000
+        shown = self.countdown.shown_s()
+        assert shown is not None
+        return (shown - (deadline - time.time())) * 1000
 
     async def answer(self, record: bool) -> None:
         """Send the next answer and wait for its acknowledgement."""
@@ -821,19 +840,15 @@ def raise_file_limit() -> None:
 async def wait_for_go(tally: Tally) -> float:
     """Block until the orchestrator writes ``go START_AT``; returns START_AT.
 
-    From START_AT on the worker's own loop lag is sampled (the task ends with the process);
-    automatic garbage collection is off from the go (the worker lives for one workload).
+    From START_AT on the worker's own loop lag is sampled (the task ends with the process).
     """
     line = await asyncio.to_thread(sys.stdin.readline)
     word, _, value = line.strip().partition(" ")
     if word != "go":
         raise SystemExit(f"expected 'go START_AT', got {line!r}")
-    # The collector as the engine runs it: a worker holding 5,000 connections otherwise stops
-    # for up to a second in a full collection, and every ack then in flight looks that late.
-    gc.collect()
-    gc.freeze()
-    gc.disable()
+    gc.freeze()  # what the preparation made is never walked again (the collector is off)
     start_at = float(value)
+    tally.go_at = start_at
     _LAG_TASKS.add(asyncio.get_running_loop().create_task(_lag_from(start_at, tally.loop_lag)))
     return start_at
 
@@ -892,9 +907,11 @@ async def main_async(spec: dict[str, Any]) -> Tally:
         await finished_then_wait_for_hangup()
         await asyncio.gather(*(e.close() for e in echoes), return_exceptions=True)
     elif mode in ("closed-loop", "exam-day"):
+        prep_lag = asyncio.get_running_loop().create_task(tally.prep_loop_lag.run())
         sittings = await prepare_sittings(spec, tally, connect_now=True, start_now=True)
         say("ready")
         start_at = await wait_for_go(tally)
+        prep_lag.cancel()
         await _run_window(mode == "closed-loop", spec, tally, sittings, start_at)
         await finished_then_wait_for_hangup()
         await asyncio.gather(*(s.close() for s in sittings), return_exceptions=True)
@@ -919,6 +936,12 @@ async def main_async(spec: dict[str, Any]) -> Tally:
 
 
 def main() -> None:
+    # No automatic collection in a worker (it lives for one workload): holding 5,000
+    # connections, a full collection stopped it for up to a second, and every frame then
+    # arriving was timestamped that late. In its preparation that made the clocks its sittings
+    # held at the go look 0.8 s late (clock error p99 588 ms, against 27 ms for the clocks'
+    # delivery in the window); after the go it made acks in flight look late.
+    gc.disable()
     spec = json.loads(Path(sys.argv[1]).read_text(encoding="utf-8"))
     raise_file_limit()
     # The generator runs on the same event loop as the servers it measures (uvloop if installed).

@@ -598,6 +598,13 @@ async def exam_day(plan: Plan, root: Path, sittings: int, *, watched: bool = Fal
     figures["clock_error_p99_ms"] = percentile([abs(e) for e in errors], 99)
     figures["clock_error_p50_ms"] = percentile([abs(e) for e in errors], 50)
     figures["clock_samples"] = len(errors)
+    for name in ("clock_delays_ms", "prep_clock_delays_ms"):
+        delays = merged(results, name)
+        figures[name.replace("_ms", "_p99_ms")] = percentile(delays, 99)
+        figures[name.replace("delays_ms", "count")] = len(delays)
+    figures["generator_prep_lag_p99_ms"] = max(
+        (r["prep_loop_lag_ms"]["p99"] for r in results if "prep_loop_lag_ms" in r), default=0.0
+    )
     figures["levels_frames_per_s"] = _levels_per_s(results, plan)
     figures |= chunk_figures(results, plan.exam_day_s)
     figures["rss_base_mib"] = round(window.rss_base / 2**20, 1)

@@ -22,6 +22,7 @@ import websockets
 from websockets.asyncio.client import ClientConnection, connect
 
 from engine import wire
+from engine.countdown import Countdown
 from engine.exceptions import ExamhallError, ProtocolError, RequestError
 
 
@@ -68,7 +69,7 @@ class SittingView:
     welcome: wire.Welcome | None = None
     form: wire.FormOut | None = None
     clock: wire.Clock | None = None
-    clock_received_at: float = 0.0
+    countdown: Countdown = field(default_factory=Countdown)
     closed: wire.Closed | None = None
     status: wire.Status | None = None
     warnings: list[wire.TimeWarning] = field(default_factory=list)
@@ -76,13 +77,9 @@ class SittingView:
     errors: list[wire.Error] = field(default_factory=list)
 
     def remaining_s(self, now: float | None = None) -> float | None:
-        """Remaining time as this client shows it: the last clock counted down locally."""
-        if self.clock is None:
-            return None
-        if self.clock.state != "running":
-            return self.clock.remaining_ms / 1000
-        elapsed = (now if now is not None else time.monotonic()) - self.clock_received_at
-        return max(0.0, self.clock.remaining_ms / 1000 - elapsed)
+        """Remaining time as this client shows it (engine/countdown.py): the server's clock
+        counted down locally, never raised by a figure that arrived late."""
+        return self.countdown.shown_s(now)
 
 
 class CandidateClient:
@@ -131,6 +128,7 @@ class CandidateClient:
             raise ClientError("sitting_closed", first.reason, self.close_code)
         assert isinstance(first, wire.Welcome), first
         self.view.welcome = first
+        self.view.countdown.update(first.remaining_ms, first.state, first.deadline)
         self.next_seq = max(self.next_seq, first.next_seq)
         self._reader = asyncio.create_task(self._read())
         self._settle_durable(first)
@@ -207,6 +205,9 @@ class CandidateClient:
             if waiter is not None and not waiter.done():
                 waiter.set_result(msg)
         elif isinstance(msg, wire.Pong):
+            if msg.client_time is not None and view.clock is not None:
+                round_trip_s = max(0.0, time.time() - msg.client_time)
+                view.countdown.offer(msg.remaining_ms, view.clock.state, age_s=round_trip_s / 2)
             pong_waiter = self._pong_waiters.pop(msg.id, None)
             if pong_waiter is not None and not pong_waiter.done():
                 pong_waiter.set_result(msg)
@@ -220,9 +221,11 @@ class CandidateClient:
         elif isinstance(msg, wire.FormOut):
             view.form = msg
         elif isinstance(msg, wire.Clock):
-            view.clock, view.clock_received_at = msg, time.monotonic()
+            view.clock = msg
+            view.countdown.update(msg.remaining_ms, msg.state, msg.deadline)
         elif isinstance(msg, wire.TimeWarning):
             view.warnings.append(msg)
+            view.countdown.offer(msg.remaining_ms, "running")
         elif isinstance(msg, wire.Notice):
             view.notices.append(msg)
         elif isinstance(msg, wire.Closed):

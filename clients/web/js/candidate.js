@@ -170,13 +170,13 @@ function onMessage(message) {
       break;
     case "clock":
       S.state = message.state;
-      S.clock.update(message.remaining_ms, message.state);
+      S.clock.update(message.remaining_ms, message.state, 0, message.deadline);
       renderPaused();
       renderTimer();
       break;
     case "pong":
       if (S.state === "running" || S.state === "paused") {
-        S.clock.update(message.remaining_ms, S.state, (message.roundTripMs ?? 0) / 2);
+        S.clock.offer(message.remaining_ms, S.state, (message.roundTripMs ?? 0) / 2);
       }
       renderConnection();
       renderDeviceConnection();
@@ -209,7 +209,7 @@ function onMessage(message) {
 function onWelcome(welcome) {
   S.welcome = welcome;
   S.state = welcome.state;
-  S.clock.update(welcome.remaining_ms, welcome.state);
+  S.clock.update(welcome.remaining_ms, welcome.state, 0, welcome.deadline);
   S.answers = new Map(welcome.answers.map((a) => [a.item, { choice: a.choice, flagged: a.flagged }]));
   for (const [item, pending] of S.socket.pendingByItem()) S.answers.set(item, pending);
   if (welcome.language) {
@@ -703,7 +703,7 @@ function renderTimer() {
 }
 
 function onTimeWarning(warning) {
-  S.clock.update(warning.remaining_ms, S.state ?? "running");
+  S.clock.offer(warning.remaining_ms, S.state ?? "running");
   const text = t("test.warning", { time: spokenDuration(warning.threshold_s) });
   $("#time-warning").textContent = text;
   $("#time-warning").hidden = false;
