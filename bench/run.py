@@ -770,6 +770,15 @@ def summary_rows(outcomes: dict[str, Outcome], plan: Plan) -> list[tuple[str, st
                 "",
             )
         )
+        if "clock_delays_p99_ms" in d:
+            rows.append(
+                (
+                    f"exam day {size}: clock frames' delay p99 ms, in the window / preparing",
+                    "",
+                    f"{d['clock_delays_p99_ms']} / {d['prep_clock_delays_p99_ms']}",
+                    "",
+                )
+            )
         rows.append(
             (
                 f"exam day {size}: RSS per sitting KiB",
