@@ -2,6 +2,7 @@
 // first, a sitting's record, and the proctor's actions (docs/protocol.md section 7).
 // Observers get the same view without any action: the server refuses them anyway (UA-15).
 
+import { ServerClock } from "./clock.js";
 import { $, $$, announce, el, formatDuration } from "./dom.js";
 import { applyTranslations, initLanguage, onLanguageChange, setLanguage, t } from "./i18n.js";
 import { StaffSocket } from "./staff-socket.js";
@@ -15,7 +16,7 @@ const LIVE_LOG_LENGTH = 50;
 const P = {
   auth: null,
   socket: null,
-  tiles: new Map(), // sitting id -> tile from the feed, with receivedAt (performance.now())
+  tiles: new Map(), // sitting id -> tile from the feed, with its countdown (a ServerClock)
   cards: new Map(), // sitting id -> <li>
   order: [], // sitting ids as the grid shows them
   serverOffsetS: 0, // server clock minus this clock, from the latest feed
@@ -60,8 +61,7 @@ function clockTime(epochSeconds) {
 }
 
 function remainingMs(tile) {
-  if (tile.state !== "running") return tile.remaining_ms;
-  return Math.max(0, tile.remaining_ms - (performance.now() - tile.receivedAt));
+  return tile.clock.remaining();
 }
 
 function irregularityName(kind) {
@@ -181,7 +181,6 @@ function onMessage(message) {
 }
 
 function onFeed(feed) {
-  const receivedAt = performance.now();
   P.serverOffsetS = feed.server_time - Date.now() / 1000;
   if (feed.full) {
     const present = new Set(feed.tiles.map((tile) => tile.sitting));
@@ -195,7 +194,9 @@ function onFeed(feed) {
   }
   for (const tile of feed.tiles) {
     const before = P.tiles.get(tile.sitting);
-    tile.receivedAt = receivedAt;
+    // The candidate's countdown as the candidate's page keeps it: a late frame does not raise it.
+    tile.clock = before?.clock ?? new ServerClock();
+    tile.clock.update(tile.remaining_ms, tile.state, 0, tile.deadline ?? null);
     P.tiles.set(tile.sitting, tile);
     renderCard(tile);
     if (before && before.attention < 3 && tile.attention >= 3) queueAnnouncement(tile);
