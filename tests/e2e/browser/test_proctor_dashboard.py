@@ -187,6 +187,9 @@ async def test_a_hundred_sittings_stay_usable_and_what_needs_attention_comes_fir
     page = board.page
     await expect(board.tiles()).to_have_count(100)
     await expect(page.locator("#summary")).to_contain_text("In progress: 100")
+    # Each tile counts its candidate's 30 minutes down from the feed (a ServerClock per tile).
+    countdown = re.compile(r"^(29:[0-5]\d|30:00) left$")
+    await expect(board.tiles().first.locator(".tile-time")).to_have_text(countdown)
     await expect(page.locator(".tile-progress").filter(has_text="1 of 10 answered")).to_have_count(
         100
     )
