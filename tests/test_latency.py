@@ -120,6 +120,36 @@ async def test_held_uploads_take_their_turns_in_order_once_the_node_has_room() -
     assert order[-1] == 4
 
 
+async def test_held_uploads_go_paced_and_a_late_loop_halves_the_pace() -> None:
+    gate = UploadGate(most_at_once=1000, recheck_s=0.02, release_floor_per_s=20.0, calm_s=0.05)
+    uploads, lag = Uploads(), LoopLag()
+    gate._answered_marks.append((time.monotonic() - 2.0, 0))  # it answered 200 a second…
+    for _ in range(400):
+        with uploads.one():
+            pass
+    let_go: list[tuple[int, float]] = []
+
+    async def upload(number: int) -> None:
+        await gate.take_turn(uploads, lag)
+        let_go.append((number, time.monotonic()))
+
+    lag.add(0.2, time.perf_counter())  # the loop woke late: these 60 are held
+    arriving = [asyncio.create_task(upload(n)) for n in range(60)]
+    await asyncio.sleep(0.005)
+    assert gate.holding == 60 and 150.0 < gate.release_rate_per_s <= 200.0  # …so they go at that
+    while len(let_go) < 20:
+        await asyncio.sleep(0.005)
+    before = gate.release_rate_per_s
+    lag.add(0.2, time.perf_counter())  # late again
+    await asyncio.sleep(0.05)
+    assert gate.release_floor_per_s <= gate.release_rate_per_s <= 0.6 * before, "the pace halves"
+    await asyncio.gather(*arriving)
+    assert [number for number, _ in let_go] == list(range(60)), "in the order they came"
+    # Paced, not let go at once: 60 at about 200 a second (less after the halving) take time.
+    assert let_go[-1][1] - let_go[0][1] >= 0.15
+    assert gate.release_rate_per_s == 0.0, "nothing held, no pace"
+
+
 def test_while_many_are_turned_away_and_few_taken_the_waits_spread_further() -> None:
     gate = UploadGate(retry_after_s=(5, 15), longest_wait_s=60)
     uploads = Uploads()

@@ -113,6 +113,7 @@ async def health(request: web.Request) -> web.Response:
                 "turned_away": dict(request.app[keys.UPLOAD_GATE].turned_away),
                 "holding": request.app[keys.UPLOAD_GATE].holding,
                 "held": request.app[keys.UPLOAD_GATE].held,
+                "release_rate_per_s": round(request.app[keys.UPLOAD_GATE].release_rate_per_s, 1),
             },
             "store": request.app[keys.STORE].stats(),
         }

@@ -48,9 +48,13 @@ class UploadGate:
     """Media-socket uploads that had to wait for their turn, since start."""
     _turns: deque[asyncio.Future[None]] = field(default_factory=deque)
     _releaser: asyncio.Task[None] | None = None
-    release_at_once: int = 32
-    """Held uploads let go in one turn of the loop, so a node that catches up is not flooded."""
     recheck_s: float = 0.05
+    release_floor_per_s: float = 50.0
+    """Held uploads let go per second at the least, while the node has room."""
+    release_rate_per_s: float = 0.0
+    """The pace held uploads go at now (0 while none are held)."""
+    _answered_marks: deque[tuple[float, int]] = field(default_factory=deque)
+    """(when, uploads answered so far), about twice a second, for the last `window_s`."""
 
     @property
     def holding(self) -> int:
@@ -62,6 +66,7 @@ class UploadGate:
 
     async def take_turn(self, uploads: Uploads, loop_lag: LoopLag) -> None:
         """Return once the node has room for one more upload, first come first served."""
+        self._mark_answered(uploads)
         if not self._turns and self.has_room(uploads, loop_lag):
             return
         self.held += 1
@@ -77,18 +82,55 @@ class UploadGate:
             raise
 
     async def _release(self, uploads: Uploads, loop_lag: LoopLag) -> None:
-        """Let held uploads go in order while there is room; one task for all of them."""
-        while self._turns:
-            if not self.has_room(uploads, loop_lag):
+        """Let held uploads go in order while there is room, paced; one task for all of them.
+
+        They go at the rate the node answered uploads before it held them, halved whenever its
+        loop woke late again and raised a tenth for each second it did not. Let go 32 a turn
+        of the loop instead, they kept a saturated node late, and so holding, for seconds at a
+        time: at 10,000 sittings with uploads, answers then waited 110–160 ms at p50.
+        """
+        rate = max(self.release_floor_per_s, self._answered_per_s(uploads))
+        allowance = 0.0
+        looked_at = time.monotonic()
+        try:
+            while self._turns:
+                self.release_rate_per_s = rate
                 await asyncio.sleep(self.recheck_s)
-                continue
-            free = min(self.most_at_once - uploads.under_way, self.release_at_once)
-            for _ in range(min(free, len(self._turns))):
-                turn = self._turns.popleft()
-                if not turn.done():
-                    turn.set_result(None)
-            # The uploads let go count themselves under way in their next step, before this one.
-            await asyncio.sleep(0)
+                now = time.monotonic()
+                elapsed, looked_at = now - looked_at, now
+                late = self.late_s is not None and loop_lag.woke_late_within(self.late_s, elapsed)
+                if late:
+                    rate = max(self.release_floor_per_s, rate / 2)
+                if not self.has_room(uploads, loop_lag):
+                    allowance = 0.0
+                    continue
+                rate *= 1.0 + 0.1 * min(elapsed, 1.0)
+                most = rate * 2 * self.recheck_s + 1  # a late look does not let a flood go
+                allowance = min(allowance + rate * elapsed, most)
+                free = self.most_at_once - uploads.under_way
+                for _ in range(max(0, min(int(allowance), free, len(self._turns)))):
+                    turn = self._turns.popleft()
+                    allowance -= 1
+                    if not turn.done():
+                        turn.set_result(None)
+        finally:
+            self.release_rate_per_s = 0.0
+
+    def _mark_answered(self, uploads: Uploads) -> None:
+        now = time.monotonic()
+        marks = self._answered_marks
+        if not marks or now - marks[-1][0] >= 0.5:
+            marks.append((now, uploads.answered))
+            while len(marks) > 1 and now - marks[0][0] > self.window_s:
+                marks.popleft()
+
+    def _answered_per_s(self, uploads: Uploads) -> float:
+        """Uploads answered per second over the last `window_s` (0 without a second of it)."""
+        if not self._answered_marks:
+            return 0.0
+        since, answered_then = self._answered_marks[0]
+        seconds = time.monotonic() - since
+        return (uploads.answered - answered_then) / seconds if seconds >= 1.0 else 0.0
 
     def why_wait(self, uploads: Uploads, loop_lag: LoopLag) -> str | None:
         """Why a new upload should wait now, or None to take it."""
