@@ -34,7 +34,9 @@ import resource
 import signal
 import socket
 import sys
+import time
 import weakref
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,6 +46,7 @@ from aiohttp import web
 from engine import wire
 from engine.detection import DetectorRegistry, with_detectors
 from engine.fixation import Kind, base_type
+from engine.latency import percentiles_ms
 from engine.plugins import create_plugin_manager
 from engine.server import media_pipe as pipe
 from engine.server.hall import check_levels
@@ -76,6 +79,9 @@ class SegmentWriter:
         self.appended = 0
         self.failed = 0
         self.batches = 0
+        self.batch_s: deque[float] = deque(maxlen=1000)
+        """How long each of the last 1,000 batches took to write and sync: the disk's share of
+        an upload's wait."""
 
     async def append(self, data: bytes) -> Appended | OSError:
         future: asyncio.Future[Appended | OSError] = asyncio.get_running_loop().create_future()
@@ -95,7 +101,9 @@ class SegmentWriter:
 
     def _write(self, batch: list[tuple[bytes, asyncio.Future[Appended | OSError]]]) -> None:
         """On the thread: append, sync, and hand each caller its outcome on the loop."""
+        began = time.perf_counter()
         name, offsets, failure = self._segments.append_batch([data for data, _ in batch])
+        self.batch_s.append(time.perf_counter() - began)
         self.batches += 1
         outcomes: list[Appended | OSError] = [
             Appended(name, offset, hashlib.sha256(data).digest())
@@ -341,6 +349,7 @@ async def _report(
                     "appended": writer.appended,
                     "append_failures": writer.failed,
                     "syncs": writer.batches,
+                    "recent_sync_ms": percentiles_ms(list(writer.batch_s)),
                     "levels_frames": desk.levels_frames,
                     "findings": desk.findings,
                 },

@@ -73,6 +73,13 @@ async def test_the_sign_in_names_the_media_process_and_what_it_takes_is_recorded
     ]
     health = running.app[keys.MEDIA_LINK].stats()
     assert health["running"] and health["started"] == 1
+    for _ in range(50):  # the media process reports once a second
+        if link.reported.get("appended", 0) >= 2:
+            break
+        await asyncio.sleep(0.1)
+    syncs = link.stats()["recent_sync_ms"]
+    assert syncs["samples"] == link.reported["syncs"] >= 1, "each batch written and synced is timed"
+    assert 0 <= syncs["p50"] <= syncs["max"]
 
 
 async def test_a_media_process_that_dies_is_started_again_on_its_port_and_pages_reconnect(
