@@ -348,7 +348,6 @@ class Sitting(Recording):
         self._form_frame: bytes | None = None
         self.next_seq = 1
         self.next_item = 0
-        self.clock: dict[str, Any] | None = None
         self.countdown = Countdown()
         self.waiters: dict[int, asyncio.Future[None]] = {}
         self.reader: asyncio.Task[None] | None = None
@@ -448,7 +447,6 @@ class Sitting(Recording):
             self.waiters.clear()
 
     def _take_clock(self, msg: dict[str, Any]) -> None:
-        self.clock = msg
         self.countdown.update(int(msg["remaining_ms"]), msg["state"], msg.get("deadline"))
         arrived = time.time()
         go_at = self.tally.go_at
@@ -464,11 +462,9 @@ class Sitting(Recording):
         the server's clocks counted down on the client's monotonic clock from their arrival,
         never raised by one that arrived later than the one kept.
         """
-        clock, deadline = self.clock, self.countdown.deadline
-        if clock is None or deadline is None or clock.get("state") != "running":
+        deadline, shown = self.countdown.deadline, self.countdown.shown_s()
+        if deadline is None or shown is None:  # none yet, or not running: no deadline kept
             return None
-        shown = self.countdown.shown_s()
-        assert shown is not None
         return (shown - (deadline - time.time())) * 1000
 
     async def answer(self, record: bool) -> None:

@@ -123,7 +123,7 @@ async def test_held_uploads_take_their_turns_in_order_once_the_node_has_room() -
 async def test_held_uploads_go_paced_and_a_late_loop_halves_the_pace() -> None:
     gate = UploadGate(most_at_once=1000, recheck_s=0.02, release_floor_per_s=20.0, calm_s=0.05)
     uploads, lag = Uploads(), LoopLag()
-    gate._answered_marks.append((time.monotonic() - 2.0, 0))  # it answered 200 a second…
+    gate._marks.append((time.monotonic() - 2.0, 0, 0))  # it answered 200 a second…
     for _ in range(400):
         with uploads.one():
             pass

@@ -53,8 +53,6 @@ class UploadGate:
     """Held uploads let go per second at the least, while the node has room."""
     release_rate_per_s: float = 0.0
     """The pace held uploads go at now (0 while none are held)."""
-    _answered_marks: deque[tuple[float, int]] = field(default_factory=deque)
-    """(when, uploads answered so far), about twice a second, for the last `window_s`."""
 
     @property
     def holding(self) -> int:
@@ -66,7 +64,7 @@ class UploadGate:
 
     async def take_turn(self, uploads: Uploads, loop_lag: LoopLag) -> None:
         """Return once the node has room for one more upload, first come first served."""
-        self._mark_answered(uploads)
+        self._mark(uploads, time.monotonic())
         if not self._turns and self.has_room(uploads, loop_lag):
             return
         self.held += 1
@@ -89,7 +87,7 @@ class UploadGate:
         of the loop instead, they kept a saturated node late, and so holding, for seconds at a
         time: at 10,000 sittings with uploads, answers then waited 110–160 ms at p50.
         """
-        rate = max(self.release_floor_per_s, self._answered_per_s(uploads))
+        rate = max(self.release_floor_per_s, self._taken_per_s(uploads, time.monotonic()))
         allowance = 0.0
         looked_at = time.monotonic()
         try:
@@ -116,21 +114,20 @@ class UploadGate:
         finally:
             self.release_rate_per_s = 0.0
 
-    def _mark_answered(self, uploads: Uploads) -> None:
-        now = time.monotonic()
-        marks = self._answered_marks
-        if not marks or now - marks[-1][0] >= 0.5:
-            marks.append((now, uploads.answered))
-            while len(marks) > 1 and now - marks[0][0] > self.window_s:
-                marks.popleft()
+    def _mark(self, uploads: Uploads, now: float) -> None:
+        """Note (when, turned away so far, answered so far) about once a second, for the last
+        `window_s`: the rates both the waits asked and the pace of held uploads come from."""
+        if not self._marks or now - self._marks[-1][0] >= 1.0:
+            self._marks.append((now, sum(self.turned_away.values()), uploads.answered))
+        while len(self._marks) > 1 and now - self._marks[0][0] > self.window_s:
+            self._marks.popleft()
 
-    def _answered_per_s(self, uploads: Uploads) -> float:
-        """Uploads answered per second over the last `window_s` (0 without a second of it)."""
-        if not self._answered_marks:
+    def _taken_per_s(self, uploads: Uploads, now: float) -> float:
+        """Uploads answered per second since the oldest mark (over at least a second)."""
+        if not self._marks:
             return 0.0
-        since, answered_then = self._answered_marks[0]
-        seconds = time.monotonic() - since
-        return (uploads.answered - answered_then) / seconds if seconds >= 1.0 else 0.0
+        since, _, answered_then = self._marks[0]
+        return (uploads.answered - answered_then) / max(now - since, 1.0)
 
     def why_wait(self, uploads: Uploads, loop_lag: LoopLag) -> str | None:
         """Why a new upload should wait now, or None to take it."""
@@ -145,13 +142,9 @@ class UploadGate:
     def retry_after(self, uploads: Uploads) -> int:
         """Seconds the page should wait before sending this upload again."""
         now = time.monotonic()
+        self._mark(uploads, now)
+        turned_then = self._marks[0][1]
         turned = sum(self.turned_away.values())
-        if not self._marks or now - self._marks[-1][0] >= 1.0:
-            self._marks.append((now, turned, uploads.answered))
-        while len(self._marks) > 1 and now - self._marks[0][0] > self.window_s:
-            self._marks.popleft()
-        since, turned_then, answered_then = self._marks[0]
-        taken_per_s = (uploads.answered - answered_then) / max(now - since, 1.0)
-        to_take_s = (turned - turned_then) / max(taken_per_s, 1.0)
+        to_take_s = (turned - turned_then) / max(self._taken_per_s(uploads, now), 1.0)
         low, high = self.retry_after_s
         return self._rng.randint(low, int(min(self.longest_wait_s, max(high, to_take_s))))
