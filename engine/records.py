@@ -125,7 +125,11 @@ def sitting_range(exam_id: str, candidate_id: str | None = None) -> tuple[str, s
     A range over the primary key, so one candidate's records are found without a scan.
     """
     prefix = f"{exam_id}/" if candidate_id is None else f"{exam_id}/{candidate_id}/"
-    return prefix, prefix[:-1] + chr(ord("/") + 1)
+    return prefix, prefix[:-1] + _ID_END
+
+
+_ID_END = chr(ord("/") + 1)
+"""Just past the separator: ``exam/candidate/`` up to (not with) ``exam/candidate`` + this."""
 
 
 def has_table(connection: sqlite3.Connection, table: str) -> bool:
@@ -213,22 +217,34 @@ def load_history(
     connection: sqlite3.Connection, document: str, exam_id: str, candidate_id: str
 ) -> list[tuple[str, str, str, str, float | None, str | None]]:
     """Every final sitting of one person: (exam, part, candidate, state, closed at, stored result
-    JSON). A person is their identity document in any exam, else this exam's candidate id."""
+    JSON). A person is their identity document in any exam, else this exam's candidate id.
+
+    One statement either way, reading only the person's own sittings (a range of the key)."""
     if document:
-        people = connection.execute(
-            "SELECT exam_id, id FROM candidates WHERE document = ?", (document,)
-        ).fetchall()
+        rows = connection.execute(_HISTORY_OF_DOCUMENT, (document, *FINAL_STATES))
     else:
-        people = [(exam_id, candidate_id)]
-    found = []
-    for their_exam, their_id in people:
-        found += connection.execute(
-            "SELECT s.exam_id, s.part_id, s.candidate_id, s.state, s.closed_at, r.body "
-            "FROM sittings s LEFT JOIN results r ON r.sitting_id = s.id "
-            "WHERE s.id >= ? AND s.id < ? AND s.state IN (?, ?, ?, ?)",
-            (*sitting_range(their_exam, their_id), *FINAL_STATES),
-        ).fetchall()
-    return sorted(found, key=lambda row: row[4] or 0.0)
+        rows = connection.execute(
+            _HISTORY_OF_CANDIDATE, (*sitting_range(exam_id, candidate_id), *FINAL_STATES)
+        )
+    return sorted(rows.fetchall(), key=lambda row: row[4] or 0.0)
+
+
+# `+s.state`: the state index must not be chosen. It leads SQLite to walk every final sitting
+# the store holds, not the person's few: 8.7 ms an admission check (twice per candidate)
+# with 50,000 from earlier exam days, against 37 µs over the key's range.
+_HISTORY_OF_CANDIDATE = (
+    "SELECT s.exam_id, s.part_id, s.candidate_id, s.state, s.closed_at, r.body "
+    "FROM sittings s LEFT JOIN results r ON r.sitting_id = s.id "
+    "WHERE s.id >= ? AND s.id < ? AND +s.state IN (?, ?, ?, ?)"
+)
+_HISTORY_OF_DOCUMENT = (
+    "SELECT s.exam_id, s.part_id, s.candidate_id, s.state, s.closed_at, r.body "
+    "FROM candidates c CROSS JOIN sittings s "  # CROSS: the person first, then their range
+    "ON s.id >= c.exam_id || '/' || c.id || '/' "
+    f"AND s.id < c.exam_id || '/' || c.id || '{_ID_END}' "
+    "LEFT JOIN results r ON r.sitting_id = s.id "
+    "WHERE c.document = ? AND +s.state IN (?, ?, ?, ?)"
+)
 
 
 # --- signatures --------------------------------------------------------------------------------

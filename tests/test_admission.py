@@ -3,15 +3,17 @@ and the UA finality of no-show and removal (UA-7, UA-3), recorded as notices."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
+from engine import records
 from engine.admission import check_admission, past_sittings
 from engine.exceptions import AdmissionRefused
 from engine.model import Candidate
-from engine.schemes import AdmissionDecision
+from engine.schemes import AdmissionDecision, PastSitting
 from engine.store.sqlite import read_journal
 from tests.results_world import ALMATY, KYIV, World, local, open_world
 
@@ -89,3 +91,38 @@ async def test_the_sitting_being_entered_is_not_its_own_history(world: World) ->
         lambda c: past_sittings(c, world.exams["ua-t"], person, excluding="ua-t/ua-05/professional")
     )
     assert history == []
+
+
+async def test_the_history_reads_the_persons_sittings_not_every_final_one(world: World) -> None:
+    """Earlier exam days' final sittings (3,000 here) are not walked at every sign-in."""
+    await world.sit("kz-t", "kz-02", "legislation", closed_at=FAILED_AT, correct=2)
+    person = world.candidates["kz-t2"]["kz-02"]
+    without_document = Candidate("kz-02", "kz-t", person.full_name, person.site_id)
+
+    def earlier_exam_days(connection: sqlite3.Connection) -> None:
+        connection.executemany(
+            "INSERT INTO sittings (id, exam_id, candidate_id, part_id, state, time_limit_s, "
+            "extra_s, paused_total_s, close_reason, last_seq, lost_s) "
+            "VALUES (?, 'kz-old', ?, 'legislation', 'submitted', 5400, 0, 0, '', 0, 0)",
+            [(f"kz-old/old-{n:05d}/legislation", f"old-{n:05d}") for n in range(3000)],
+        )
+
+    def history_and_steps(candidate: Candidate) -> tuple[list[PastSitting], int]:
+        def read(connection: sqlite3.Connection) -> tuple[list[PastSitting], int]:
+            records.ensure_schema(connection)  # as `check_admission` does
+            steps = [0]
+            connection.set_progress_handler(lambda: steps.__setitem__(0, steps[0] + 1) or 0, 100)
+            try:
+                found = past_sittings(connection, world.exams["kz-t"], candidate)
+            finally:
+                connection.set_progress_handler(None, 0)
+            return found, steps[0]
+
+        return world.store.run(read)
+
+    await world.store.run(earlier_exam_days)
+    for candidate in (person, without_document):
+        history, steps = await history_and_steps(candidate)
+        assert [(p.exam_id, p.candidate_id) for p in history] == [("kz-t", "kz-02")]
+        # A walk over the 3,000 would take thousands of steps of 100 instructions.
+        assert steps < 20, f"{steps} hundred instructions for one person's history"
