@@ -28,6 +28,7 @@ from engine.book import (
 )
 from engine.exceptions import StoreError
 from engine.model import Candidate
+from engine.sitting import ID_END, sitting_range
 from engine.store.sqlite import SQLiteStore
 
 T = TypeVar("T")
@@ -63,8 +64,13 @@ SCHEMA = (
         id INTEGER PRIMARY KEY AUTOINCREMENT, exam_id TEXT NOT NULL, kind TEXT NOT NULL,
         name TEXT NOT NULL, files TEXT NOT NULL, at REAL NOT NULL, journal_seq INTEGER NOT NULL)""",
 )
-INDEXES = ("CREATE INDEX IF NOT EXISTS candidates_by_document ON candidates (document)",)
-"""Admission finds a person's earlier sittings by identity document (KZ-9 across exams)."""
+INDEXES = (
+    "CREATE INDEX IF NOT EXISTS candidates_by_document ON candidates (document)",
+    "CREATE INDEX IF NOT EXISTS admission_refusals_by_candidate "
+    "ON admission_refusals (exam_id, candidate_id)",
+)
+"""Admission finds a person's earlier sittings by identity document (KZ-9 across exams), and
+their latest non-admission notice (every refused sign-in adds one) at every check."""
 FINAL_STATES = ("submitted", "expired", "terminated", "no-show")
 
 
@@ -117,19 +123,6 @@ def read_only(data_dir: Path) -> Iterator[sqlite3.Connection]:
         yield connection
     finally:
         connection.close()
-
-
-def sitting_range(exam_id: str, candidate_id: str | None = None) -> tuple[str, str]:
-    """Bounds of the sitting ids (``exam/candidate/part``) of an exam or one candidate in it.
-
-    A range over the primary key, so one candidate's records are found without a scan.
-    """
-    prefix = f"{exam_id}/" if candidate_id is None else f"{exam_id}/{candidate_id}/"
-    return prefix, prefix[:-1] + _ID_END
-
-
-_ID_END = chr(ord("/") + 1)
-"""Just past the separator: ``exam/candidate/`` up to (not with) ``exam/candidate`` + this."""
 
 
 def has_table(connection: sqlite3.Connection, table: str) -> bool:
@@ -241,7 +234,7 @@ _HISTORY_OF_DOCUMENT = (
     "SELECT s.exam_id, s.part_id, s.candidate_id, s.state, s.closed_at, r.body "
     "FROM candidates c CROSS JOIN sittings s "  # CROSS: the person first, then their range
     "ON s.id >= c.exam_id || '/' || c.id || '/' "
-    f"AND s.id < c.exam_id || '/' || c.id || '{_ID_END}' "
+    f"AND s.id < c.exam_id || '/' || c.id || '{ID_END}' "
     "LEFT JOIN results r ON r.sitting_id = s.id "
     "WHERE c.document = ? AND +s.state IN (?, ?, ?, ?)"
 )

@@ -154,6 +154,19 @@ def sitting_id_for(exam_id: str, candidate_id: str, part_id: str) -> str:
     return f"{exam_id}/{candidate_id}/{part_id}"
 
 
+def sitting_range(exam_id: str, candidate_id: str | None = None) -> tuple[str, str]:
+    """Bounds of the sitting ids (``exam/candidate/part``) of an exam or one candidate in it.
+
+    A range over the primary key, so one candidate's records are found without a scan.
+    """
+    prefix = f"{exam_id}/" if candidate_id is None else f"{exam_id}/{candidate_id}/"
+    return prefix, prefix[:-1] + ID_END
+
+
+ID_END = chr(ord("/") + 1)
+"""Just past the separator: ``exam/candidate/`` up to (not with) ``exam/candidate`` + this."""
+
+
 class Sitting:
     """One sitting's state, clock and answers; every change returns the event that records it."""
 

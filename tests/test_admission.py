@@ -4,8 +4,9 @@ and the UA finality of no-show and removal (UA-7, UA-3), recorded as notices."""
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -18,6 +19,7 @@ from engine.store.sqlite import read_journal
 from tests.results_world import ALMATY, KYIV, World, local, open_world
 
 FAILED_AT = local(ALMATY, 2026, 1, 31, 10, 0)
+T = TypeVar("T")
 
 
 @pytest.fixture
@@ -107,18 +109,12 @@ async def test_the_history_reads_the_persons_sittings_not_every_final_one(world:
             [(f"kz-old/old-{n:05d}/legislation", f"old-{n:05d}") for n in range(3000)],
         )
 
-    def history_and_steps(candidate: Candidate) -> tuple[list[PastSitting], int]:
-        def read(connection: sqlite3.Connection) -> tuple[list[PastSitting], int]:
+    def history_and_steps(candidate: Candidate) -> Awaitable[tuple[list[PastSitting], int]]:
+        def read(connection: sqlite3.Connection) -> list[PastSitting]:
             records.ensure_schema(connection)  # as `check_admission` does
-            steps = [0]
-            connection.set_progress_handler(lambda: steps.__setitem__(0, steps[0] + 1) or 0, 100)
-            try:
-                found = past_sittings(connection, world.exams["kz-t"], candidate)
-            finally:
-                connection.set_progress_handler(None, 0)
-            return found, steps[0]
+            return past_sittings(connection, world.exams["kz-t"], candidate)
 
-        return world.store.run(read)
+        return world.store.run(lambda connection: counting_steps(connection, read))
 
     await world.store.run(earlier_exam_days)
     for candidate in (person, without_document):
@@ -126,3 +122,45 @@ async def test_the_history_reads_the_persons_sittings_not_every_final_one(world:
         assert [(p.exam_id, p.candidate_id) for p in history] == [("kz-t", "kz-02")]
         # A walk over the 3,000 would take thousands of steps of 100 instructions.
         assert steps < 20, f"{steps} hundred instructions for one person's history"
+
+
+async def test_the_latest_notice_is_found_without_reading_everyone_elses(world: World) -> None:
+    """Every refused sign-in adds a notice: 3,000 of others are not read at every check."""
+
+    def notices_of_others(connection: sqlite3.Connection) -> None:
+        records.ensure_schema(connection)
+        connection.execute(
+            "INSERT INTO admission_refusals (exam_id, candidate_id, part_id, at, rule, reason, "
+            "journal_seq) VALUES ('kz-t2', 'kz-01', NULL, ?, 'KZ-9', 'not yet', 0)",
+            (FAILED_AT,),
+        )
+        connection.executemany(  # after it: the newest first would pass them all
+            "INSERT INTO admission_refusals (exam_id, candidate_id, part_id, at, rule, reason, "
+            "journal_seq) VALUES ('kz-t2', ?, NULL, ?, 'KZ-9', 'a month has not passed', 0)",
+            [(f"other-{n:05d}", FAILED_AT + n) for n in range(3000)],
+        )
+
+    def latest(connection: sqlite3.Connection) -> tuple[float, str, str] | None:
+        return records.last_refusal(connection, "kz-t2", "kz-01")
+
+    await world.store.run(notices_of_others)
+    found, steps = await world.store.run(lambda connection: counting_steps(connection, latest))
+    assert found == (FAILED_AT, "KZ-9", "not yet")
+    assert steps < 20, f"{steps} hundred instructions for one candidate's latest notice"
+
+
+def counting_steps(
+    connection: sqlite3.Connection, read: Callable[[sqlite3.Connection], T]
+) -> tuple[T, int]:
+    """`read`'s result and how many hundred SQLite instructions it took (not a timing)."""
+    steps = [0]
+
+    def count() -> int:
+        steps[0] += 1
+        return 0
+
+    connection.set_progress_handler(count, 100)
+    try:
+        return read(connection), steps[0]
+    finally:
+        connection.set_progress_handler(None, 0)

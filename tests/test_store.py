@@ -503,3 +503,17 @@ async def test_answers_and_placed_uploads_that_arrive_interleaved_are_written_in
         stored = await store.load_sitting(f"e/c{n}/p")
         assert stored is not None and [a.seq for a in stored.answers] == [1]
     assert journal.verify(read_journal(store.path), None).events == 40  # the answers
+
+
+async def test_the_board_reads_the_sittings_of_the_loaded_exams_only(store: SQLiteStore) -> None:
+    """An earlier exam day (`e2` here, whose id starts like `e`'s) is not read at start."""
+    for exam_id, n in (("e", 1), ("e", 2), ("e2", 3), ("f", 4)):
+        shot = replace(snapshot(n, 1), sitting_id=f"{exam_id}/c{n}/p", exam_id=exam_id)
+        event = replace(answer_event(n, 1), sitting_id=shot.sitting_id)
+        await store.record(event, shot)
+    found = await store.sittings_of(["e"])
+    assert sorted(s.snapshot.sitting_id for s in found) == ["e/c1/p", "e/c2/p"]
+    assert all([a.item_id for a in s.answers] == ["item-1"] for s in found)
+    both = await store.sittings_of(["e2", "f"])
+    assert sorted(s.snapshot.sitting_id for s in both) == ["e2/c3/p", "f/c4/p"]
+    assert await store.sittings_of([]) == []

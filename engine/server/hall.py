@@ -204,7 +204,8 @@ class Hall:
 
     async def _set_board(self) -> None:
         """A tile for every candidate and part, in the state the store knows."""
-        known = {stored.snapshot.sitting_id: stored for stored in await self.store.all_sittings()}
+        stored_sittings = await self.store.sittings_of(list(self.exams))
+        known = {stored.snapshot.sitting_id: stored for stored in stored_sittings}
         for runtime in self.exams.values():
             for candidate in runtime.candidates.values():
                 for part in runtime.exam.parts:

@@ -8,7 +8,7 @@ the sitting's new snapshot and its answer are durable and in the journal, in cal
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -76,7 +76,9 @@ class Store(Protocol):
 
     async def load_sitting(self, sitting_id: str) -> StoredSitting | None: ...
 
-    async def all_sittings(self) -> list[StoredSitting]: ...
+    async def sittings_of(self, exam_ids: Collection[str]) -> list[StoredSitting]:
+        """Every sitting of these exams, with its answers (not those of other exams)."""
+        ...
 
     async def open_sittings(self) -> list[StoredSitting]:
         """Every sitting that is checked in, running or paused: the scheduler's work on start."""

@@ -37,7 +37,7 @@ import sqlite3
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -46,7 +46,7 @@ from engine import journal
 from engine.exceptions import AuthError, StoreError
 from engine.latency import percentiles_ms
 from engine.model import Candidate
-from engine.sitting import AnswerRecord, SittingEvent, Snapshot, State
+from engine.sitting import AnswerRecord, SittingEvent, Snapshot, State, sitting_range
 from engine.store.answer_buffer import AnswerBuffer
 from engine.store.answer_buffer import Row as AnswerRow
 from engine.store.base import Redemption, StoredSitting
@@ -828,12 +828,22 @@ class SQLiteStore:
 
         return await self.run(job)
 
-    async def all_sittings(self) -> list[StoredSitting]:
-        """Every sitting the store knows, with its answers: the proctors' board on start."""
+    async def sittings_of(self, exam_ids: Collection[str]) -> list[StoredSitting]:
+        """Every sitting of these exams, with its answers: the proctors' board on start.
+
+        By ranges of the key: earlier exam days' sittings are not read at all (with 50,000 of
+        them and their answers, reading every sitting made a start take 25 s, not 2).
+        """
 
         def job(connection: sqlite3.Connection) -> list[StoredSitting]:
-            rows = connection.execute(f"SELECT {SNAPSHOT_COLUMNS} FROM sittings").fetchall()
-            return [_stored(connection, row) for row in rows]
+            found = []
+            for exam_id in exam_ids:
+                rows = connection.execute(
+                    f"SELECT {SNAPSHOT_COLUMNS} FROM sittings WHERE id >= ? AND id < ?",
+                    sitting_range(exam_id),
+                ).fetchall()
+                found += [_stored(connection, row) for row in rows]
+            return found
 
         return await self.run(job)
 
