@@ -6,7 +6,8 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 import pytest
 from websockets.asyncio.client import connect
@@ -21,6 +22,8 @@ from engine.client import (
     ws_url,
 )
 from engine.roster import iin_is_valid
+from engine.server.hall import WATCH_SLICE, LiveSitting
+from engine.sitting import State
 from tests.e2e.conftest import Running
 from tests.e2e.harness import read_staff
 
@@ -350,6 +353,33 @@ async def test_silence_and_stalled_media_are_noticed_by_the_server(desk: Desk) -
     assert kinds.count("heartbeat-gap") == 1, "one note per gap, not one per tick"
     await proctor.close()
     await client.close()
+
+
+async def test_the_health_watch_lets_the_loop_run_while_it_looks(desk: Desk) -> None:
+    """Over thousands of sittings the watch yields now and then: answers in flight go on."""
+    hall = desk.running.hall
+    submitted = SimpleNamespace(state=State.SUBMITTED)
+    stand_ins = [f"stand-in-{n}" for n in range(3 * WATCH_SLICE)]
+    for key in stand_ins:
+        hall.live[key] = cast(LiveSitting, SimpleNamespace(link=None, sitting=submitted))
+    turns = 0
+
+    async def other_work() -> None:
+        nonlocal turns
+        while True:
+            turns += 1
+            await asyncio.sleep(0)
+
+    other = asyncio.create_task(other_work())
+    try:
+        await asyncio.sleep(0)
+        before = turns
+        await hall.watch_health()
+        assert turns - before >= 3, "the loop ran nothing else while the watch looked"
+    finally:
+        other.cancel()
+        for key in stand_ins:
+            del hall.live[key]
 
 
 # -- a slow watcher ----------------------------------------------------------------------------
