@@ -154,6 +154,10 @@ def sitting_id_for(exam_id: str, candidate_id: str, part_id: str) -> str:
     return f"{exam_id}/{candidate_id}/{part_id}"
 
 
+ID_END = chr(ord("/") + 1)
+"""Just past the separator: ``exam/candidate/`` up to (not with) ``exam/candidate`` + this."""
+
+
 def sitting_range(exam_id: str, candidate_id: str | None = None) -> tuple[str, str]:
     """Bounds of the sitting ids (``exam/candidate/part``) of an exam or one candidate in it.
 
@@ -161,10 +165,6 @@ def sitting_range(exam_id: str, candidate_id: str | None = None) -> tuple[str, s
     """
     prefix = f"{exam_id}/" if candidate_id is None else f"{exam_id}/{candidate_id}/"
     return prefix, prefix[:-1] + ID_END
-
-
-ID_END = chr(ord("/") + 1)
-"""Just past the separator: ``exam/candidate/`` up to (not with) ``exam/candidate`` + this."""
 
 
 class Sitting:

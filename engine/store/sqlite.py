@@ -832,7 +832,7 @@ class SQLiteStore:
         """Every sitting of these exams, with its answers: the proctors' board on start.
 
         By ranges of the key: earlier exam days' sittings are not read at all (with 50,000 of
-        them and their answers, reading every sitting made a start take 25 s, not 2).
+        them and their answers, reading every sitting made a start take 25–30 s, not 3).
         """
 
         def job(connection: sqlite3.Connection) -> list[StoredSitting]:
