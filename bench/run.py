@@ -133,6 +133,23 @@ def percentile(values: list[float], q: float) -> float | None:
     return None if not values else round(float(np.percentile(np.asarray(values), q)), 2)
 
 
+def by_tenth(results: list[dict[str, Any]], key: str, q: float) -> list[float | None]:
+    """The `q`th percentile of `key` in each tenth of the window, first to last.
+
+    Each worker lists its values in the order it took them, so the i-th tenth of every
+    worker's list together is the window's i-th tenth (as near as their rates are even): a
+    slow start or end shows here where the window's p99 cannot say when it happened.
+    """
+    tenths = []
+    for tenth in range(10):
+        part = []
+        for result in results:
+            values = result[key]
+            part += values[tenth * len(values) // 10 : (tenth + 1) * len(values) // 10]
+        tenths.append(percentile(part, q))
+    return tenths
+
+
 def machine_busy_jiffies() -> tuple[int, int]:
     """(busy, total) jiffies of all CPUs, from /proc/stat."""
     fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
@@ -385,6 +402,7 @@ def ack_figures(results: list[dict[str, Any]], window: Window, window_s: float) 
         "acks_per_s": round(len(latencies) / window_s, 1),
         "ack_p50_ms": percentile(latencies, 50),
         "ack_p99_ms": percentile(latencies, 99),
+        "ack_p99_by_tenth_ms": by_tenth(results, "latencies_ms", 99),
         "server_cpu_cores": round(window.server_cpu_s / max(window.seconds, 1e-9), 3),
         "server_loop_cpu_cores": round(window.server_loop_cpu_s / max(window.seconds, 1e-9), 3),
         "server_children_cpu_cores": round(
@@ -768,6 +786,17 @@ def summary_rows(outcomes: dict[str, Outcome], plan: Plan) -> list[tuple[str, st
                 )
             )
         rows.append((f"exam day {size}: acks/s", "", f"{d['acks_per_s']}", ""))
+        if "ack_p99_by_tenth_ms" in d:
+            rows.append(
+                (
+                    f"exam day {size}: ack p99 ms in each tenth of the window",
+                    "",
+                    " ".join(
+                        f"{value:.0f}" for value in d["ack_p99_by_tenth_ms"] if value is not None
+                    ),
+                    "",
+                )
+            )
         rows.append((f"exam day {size}: " + _stalls_label(), "", _stalls(d), ""))
         rows.append(
             (
