@@ -104,41 +104,40 @@ FORM_PREFIX = msgpack.packb({"t": "form"})[1:]
 """A `form` frame starts with its map header, then these bytes (docs/protocol.md: "t" first)."""
 
 
-def form_item_count(frame: bytes) -> int:
-    """The number of items in a `form` frame, read from its header without decoding the items."""
+def _at_items(frame: bytes) -> tuple[msgpack.Unpacker, int]:
+    """An unpacker over a `form` frame standing at its first item, and how many items follow."""
     unpacker = msgpack.Unpacker(raw=False, max_buffer_size=len(frame) + 1)
     unpacker.feed(frame)
     for _ in range(unpacker.read_map_header()):
         if unpacker.unpack() == "items":
-            return int(unpacker.read_array_header())
+            return unpacker, int(unpacker.read_array_header())
         unpacker.skip()
     raise RuntimeError("a form frame without items")
 
 
+def form_item_count(frame: bytes) -> int:
+    """The number of items in a `form` frame, read from its header without decoding the items."""
+    return _at_items(frame)[1]
+
+
 def form_items(frame: bytes) -> list[tuple[str, int]]:
     """(item id, option count) of each item in a `form` frame, without decoding its texts."""
-    unpacker = msgpack.Unpacker(raw=False, max_buffer_size=len(frame) + 1)
-    unpacker.feed(frame)
-    for _ in range(unpacker.read_map_header()):
-        if unpacker.unpack() != "items":
-            unpacker.skip()
-            continue
-        items = []
-        for _ in range(unpacker.read_array_header()):
-            item_id, options = "", 0
-            for _ in range(unpacker.read_map_header()):
-                key = unpacker.unpack()
-                if key == "id":
-                    item_id = unpacker.unpack()
-                elif key == "options":
-                    options = unpacker.read_array_header()
-                    for _ in range(options):
-                        unpacker.skip()
-                else:
+    unpacker, count = _at_items(frame)
+    items = []
+    for _ in range(count):
+        item_id, options = "", 0
+        for _ in range(unpacker.read_map_header()):
+            key = unpacker.unpack()
+            if key == "id":
+                item_id = unpacker.unpack()
+            elif key == "options":
+                options = unpacker.read_array_header()
+                for _ in range(options):
                     unpacker.skip()
-            items.append((item_id, options))
-        return items
-    raise RuntimeError("a form frame without items")
+            else:
+                unpacker.skip()
+        items.append((item_id, options))
+    return items
 
 
 def unpack(frame: bytes | str) -> dict[str, Any]:
