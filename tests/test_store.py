@@ -327,6 +327,32 @@ asyncio.run(main())
     assert [(a.seq, a.item_id, a.choice) for a in stored.answers] == [
         (seq, f"item-{seq}", seq % 4) for seq in range(1, 6)
     ]
+    assert stored.snapshot.last_seq == 5, "last_seq waits with the answers rows it follows"
+
+
+def sittings_writes(statements: list[str]) -> list[str]:
+    return [s for s in statements if "INTO sittings" in s or "UPDATE sittings" in s]
+
+
+async def test_an_answer_leaves_its_sittings_row_to_the_answers_write(store: SQLiteStore) -> None:
+    """An answer changes only last_seq: it is written with the answers rows, once per sitting
+    for all its answers held, never lowering what a whole row wrote meanwhile."""
+    await store.record(answer_event(1, 1), snapshot(1, 1))  # first seen: the whole row
+    statements: list[str] = []
+    await store.run(lambda connection: connection.set_trace_callback(statements.append))
+    for seq in range(2, 7):
+        await store.record(answer_event(1, seq), snapshot(1, seq))
+    assert sittings_writes(statements) == [], "five answers, no write to the sittings table"
+    paused = replace(snapshot(1, 6), state=State.PAUSED, paused_at=30.0)
+    await store.record(SittingEvent("e/c1/p", "paused", 30.0), paused)
+    stored = await store.load_sitting("e/c1/p")  # a reader: what is held is written first
+    await store.run(lambda connection: connection.set_trace_callback(None))
+    assert stored is not None
+    assert (stored.snapshot.last_seq, stored.snapshot.state) == (6, State.PAUSED)
+    assert [a.seq for a in stored.answers] == [1, 2, 3, 4, 5, 6]
+    writes = sittings_writes(statements)
+    assert len(writes) == 2, writes  # the pause's own columns, then last_seq with the answers
+    assert "last_seq" not in writes[0] and "max(sittings.last_seq" in writes[1]
 
 
 async def test_closing_right_after_an_answer_writes_its_row(tmp_path: Path) -> None:

@@ -457,18 +457,15 @@ class SQLiteStore:
         for answer_row in answers:
             self._answers.add(answer_row, now)
         full: list[tuple[Any, ...]] = []
-        last_seq_only: list[tuple[Any, ...]] = []
         for row in latest.values():
             before = self._rows.get(row[0])
             if before == row:
                 continue
-            if before is not None and _only_last_seq_differs(before, row):
-                last_seq_only.append((row[0], row[_LAST_SEQ_INDEX]))
-            else:
+            if before is None or not _only_last_seq_differs(before, row):
                 full.append(row)
+            # else an answer's last_seq alone: written with its answers row (`_write_answers`)
             self._remember_row(row, before)
         self.insert_many(connection, _REPLACE_SITTINGS_HEAD, full)
-        self.insert_many(connection, _SET_LAST_SEQ_HEAD, last_seq_only, _SET_LAST_SEQ_TAIL)
         return seqs
 
     def insert_many(
@@ -542,9 +539,24 @@ class SQLiteStore:
         if not rows:
             return
         self.insert_many(connection, "INSERT INTO answers VALUES ", rows)
+        self._raise_last_seq(connection, rows)
         connection.execute(
             "INSERT OR REPLACE INTO meta VALUES (?, ?)",
             (ANSWERS_MARK, self._answers.indexed_to(self._head.seq)),
+        )
+
+    def _raise_last_seq(self, connection: sqlite3.Connection, rows: list[AnswerRow]) -> None:
+        """Bring the sittings' ``last_seq`` up to the answers rows just written.
+
+        An answer changes nothing else in its sitting's row, and that row's page would be one
+        more page written per answer (docs/performance.md): so ``last_seq`` waits here with the
+        answers rows, one update per sitting for all of its answers of that second, in sitting
+        order. A sitting's rows come in seq order, so the last one of each is its highest; the
+        update never lowers a ``last_seq`` a whole row wrote meanwhile.
+        """
+        highest = {row[0]: row[1] for row in rows}
+        self.insert_many(
+            connection, _RAISE_LAST_SEQ_HEAD, list(highest.items()), _RAISE_LAST_SEQ_TAIL
         )
 
     def _index_answers_left_in_the_journal(self, connection: sqlite3.Connection) -> None:
@@ -566,6 +578,7 @@ class SQLiteStore:
             rows.append(_answer_row(sitting_id, answer, seq))
         connection.execute("BEGIN IMMEDIATE")
         self.insert_many(connection, "INSERT OR IGNORE INTO answers VALUES ", rows)
+        self._raise_last_seq(connection, rows)
         connection.execute(
             "INSERT OR REPLACE INTO meta VALUES (?, ?)", (ANSWERS_MARK, self._head.seq)
         )
@@ -909,7 +922,13 @@ class SQLiteStore:
             return
         written = False
         if before is not None:
-            changed = [i for i in range(1, len(row)) if row[i] != before[i]]
+            # last_seq alone waits for its answers row (`_raise_last_seq`)
+            changed = [
+                i for i in range(1, len(row)) if row[i] != before[i] and i != _LAST_SEQ_INDEX
+            ]
+            if not changed:
+                self._remember_row(row, before)
+                return
             assignments = ", ".join(f"{_SNAPSHOT_FIELD_COLUMNS[i]} = ?" for i in changed)
             cursor = connection.execute(
                 f"UPDATE sittings SET {assignments} WHERE id = ?",
@@ -988,12 +1007,13 @@ _REPLACE_SITTING = (
     f"VALUES ({', '.join('?' * len(_SNAPSHOT_FIELDS))})"
 )
 _REPLACE_SITTINGS_HEAD = f"INSERT OR REPLACE INTO sittings ({SNAPSHOT_COLUMNS}) VALUES "
-_SET_LAST_SEQ_HEAD = "WITH changed (id, last_seq) AS (VALUES "
-_SET_LAST_SEQ_TAIL = (
-    ") UPDATE sittings SET last_seq = changed.last_seq FROM changed WHERE sittings.id = changed.id"
+_RAISE_LAST_SEQ_HEAD = "WITH written (id, last_seq) AS (VALUES "
+_RAISE_LAST_SEQ_TAIL = (
+    ") UPDATE sittings SET last_seq = max(sittings.last_seq, written.last_seq) FROM written "
+    "WHERE sittings.id = written.id"
 )
-"""An answer changes only ``last_seq``: two bound values per row, not the whole row's 19 (every
-bound value is converted while the writer holds the GIL)."""
+"""Two bound values per sitting, not the whole row's 19 (every bound value is converted while
+the writer holds the GIL)."""
 _INSERT_JOURNAL = "INSERT INTO journal (seq, sitting_id, kind, at, body, leaf, chain) VALUES "
 _LAST_SEQ_INDEX = _SNAPSHOT_FIELDS.index("last_seq")
 _EVENTS_OF_SITTING = (
