@@ -99,8 +99,10 @@ async def check_admission(
 
 
 def _appeal_lets_in(connection: sqlite3.Connection, exam_id: str, candidate_id: str) -> bool:
-    """True when the latest non-admission was overturned by an upheld appeal (UA-16)."""
-    refusal = records.last_refusal(connection, exam_id, candidate_id)
+    """True when the latest non-admission was overturned by an upheld appeal (UA-16).
+
+    Called after `ensure_schema`, in the same job."""
+    refusal = records.last_refusal(connection, exam_id, candidate_id, ensured=True)
     if refusal is None:
         return False
     return any(

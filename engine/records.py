@@ -102,11 +102,20 @@ _COUNT_SCHEMA_NAMES = (
 def ensure_schema(connection: sqlite3.Connection) -> None:
     """Create the tables if missing; statement by statement, so an open batch is not committed.
 
-    Every admission check calls this (twice per candidate in a start storm): when all are there
-    already, which is always but once, one lookup answers instead of eight statements.
+    Every admission check calls this (twice per candidate in a start storm). On the store's own
+    connection, once all were found in place, the schema's version number answers (1 µs, where
+    the lookup in `sqlite_master` took 19 µs); on others, that lookup; the creation runs once.
     """
+    known = getattr(connection, "schemas_in_place", None)
+    version = -1
+    if known is not None:
+        (version,) = connection.execute("PRAGMA schema_version").fetchone()
+        if known.get(__name__) == version:
+            return
     (present,) = connection.execute(_COUNT_SCHEMA_NAMES, _SCHEMA_NAMES).fetchone()
     if present == len(_SCHEMA_NAMES):
+        if known is not None:
+            known[__name__] = version
         return
     for statement in (*SCHEMA, *INDEXES):
         connection.execute(statement)
@@ -551,10 +560,13 @@ def insert_refusal(
 
 
 def last_refusal(
-    connection: sqlite3.Connection, exam_id: str, candidate_id: str
+    connection: sqlite3.Connection, exam_id: str, candidate_id: str, *, ensured: bool = False
 ) -> tuple[float, str, str] | None:
-    """The latest non-admission notice of a candidate: (at, rule, reason)."""
-    if not has_table(connection, "admission_refusals"):
+    """The latest non-admission notice of a candidate: (at, rule, reason).
+
+    `ensured`: this job ran `ensure_schema`, so the table is there (no lookup for it).
+    """
+    if not ensured and not has_table(connection, "admission_refusals"):
         return None
     row = connection.execute(
         "SELECT at, rule, reason FROM admission_refusals WHERE exam_id = ? AND candidate_id = ? "

@@ -14,7 +14,7 @@ from engine.exceptions import RequestError, SignatureError
 from engine.issuing import issue_documents, issue_on_close
 from engine.result_signatures import acknowledge, countersign, verify_signature
 from engine.results import read_book
-from engine.store.sqlite import read_journal
+from engine.store.sqlite import connect, read_journal
 from tests.results_world import ALMATY, GROUP, KYIV, World, local, open_world
 
 T0 = local(KYIV, 2026, 3, 10, 12, 0)
@@ -209,3 +209,32 @@ def test_the_records_schema_is_made_once_and_then_only_looked_up(tmp_path: Path)
     connection.execute("DROP TABLE appeals")
     records.ensure_schema(connection)
     assert "appeals" in {row[0] for row in connection.execute("SELECT name FROM sqlite_master")}
+
+
+def tables_of(connection: sqlite3.Connection) -> set[str]:
+    return {row[0] for row in connection.execute("SELECT name FROM sqlite_master")}
+
+
+def test_the_stores_connection_knows_the_schema_by_its_version(tmp_path: Path) -> None:
+    """On the writer's connection a schema found in place costs one pragma, and anything that
+    changes the schema, or undoes a change, sends the check back to `sqlite_master`."""
+    connection = connect(tmp_path / "x.sqlite3")
+    connection.execute("CREATE TABLE candidates (exam_id TEXT, id TEXT, document TEXT)")
+    statements: list[str] = []
+    connection.set_trace_callback(statements.append)
+    connection.execute("BEGIN IMMEDIATE")
+    records.ensure_schema(connection)  # made inside a batch …
+    records.ensure_schema(connection)  # … and found in place there
+    connection.execute("ROLLBACK")  # the batch failed: the tables are gone again
+    statements.clear()
+    records.ensure_schema(connection)
+    assert len(statements) == 2 + len(records.SCHEMA) + len(records.INDEXES), statements
+    assert "appeals" in tables_of(connection)
+    records.ensure_schema(connection)  # found in place, remembered
+    statements.clear()
+    records.ensure_schema(connection)
+    assert statements == ["PRAGMA schema_version"]
+    connection.execute("DROP TABLE appeals")
+    records.ensure_schema(connection)
+    assert "appeals" in tables_of(connection)
+    connection.close()

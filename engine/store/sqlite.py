@@ -107,10 +107,25 @@ CACHED_STATEMENTS = 2048
 writes each table's statement in every size up to `ROWS_PER_STATEMENT`."""
 
 
+class StoreConnection(sqlite3.Connection):
+    """A store's connection, which can remember what it found in the schema."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.schemas_in_place: dict[str, int] = {}
+        """Per module, the ``schema_version`` at which all its tables were there: a module's
+        `ensure_schema` checks one number instead of reading `sqlite_master` again. Any change
+        to the schema, and the undoing of one, changes that number."""
+
+
 def connect(path: Path) -> sqlite3.Connection:
     """A connection with the settings durability depends on."""
     connection = sqlite3.connect(
-        path, isolation_level=None, check_same_thread=False, cached_statements=CACHED_STATEMENTS
+        path,
+        isolation_level=None,
+        check_same_thread=False,
+        cached_statements=CACHED_STATEMENTS,
+        factory=StoreConnection,
     )
     connection.execute("PRAGMA journal_mode=WAL")
     connection.execute("PRAGMA synchronous=FULL")
