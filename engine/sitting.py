@@ -124,25 +124,22 @@ class Snapshot:
 
 
 _SNAPSHOT_FIELDS = tuple(f.name for f in fields(Snapshot))
-_set_field = object.__setattr__
 
 
 def _copier_with_last_seq() -> Callable[[Snapshot, int], Snapshot]:
     """`replace(snapshot, last_seq=seq)` without re-running `__init__`, paid on every answer.
 
-    Written out field by field from `fields(Snapshot)` (as dataclasses writes `__init__`): a
-    third of `replace`'s cost, and two thirds of a loop over the names.
+    Written out field by field from `fields(Snapshot)` (as dataclasses writes `__init__`), each
+    through its slot's own setter, which a frozen class leaves working: 1.5 µs where `replace`
+    took 7–10 and `object.__setattr__` by name 2.5.
     """
     lines = ["def with_last_seq(snapshot, seq):", "    copy = new(Snapshot)"]
+    namespace: dict[str, Any] = {"new": object.__new__, "Snapshot": Snapshot}
     for name in _SNAPSHOT_FIELDS:
         value = "seq" if name == "last_seq" else f"snapshot.{name}"
-        lines.append(f"    set_field(copy, {name!r}, {value})")
+        lines.append(f"    set_{name}(copy, {value})")
+        namespace[f"set_{name}"] = vars(Snapshot)[name].__set__
     lines.append("    return copy")
-    namespace: dict[str, Any] = {
-        "new": object.__new__,
-        "Snapshot": Snapshot,
-        "set_field": _set_field,
-    }
     exec("\n".join(lines), namespace)
     return cast(Callable[[Snapshot, int], Snapshot], namespace["with_last_seq"])
 

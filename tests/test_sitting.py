@@ -251,3 +251,22 @@ def test_an_answer_changes_only_last_seq_of_the_snapshot() -> None:
     assert sitting.snapshot == replace(before, last_seq=1)
     assert sitting.snapshot is not before and before.last_seq == 0
     assert hash(sitting.snapshot) == hash(replace(before, last_seq=1))
+
+
+def test_an_answer_copies_every_field_of_the_snapshot_but_last_seq() -> None:
+    """The answer path copies the frozen snapshot field by field: none may be left behind."""
+    sitting = make_sitting(State.RUNNING)
+    every_field_set = replace(
+        sitting.snapshot,
+        extra_s=30.0,
+        paused_total_s=12.0,
+        close_reason="-",
+        identity_by="proctor-2",
+        identity_at=T0 - 30,
+        disconnected_at=T0 + 2,
+        lost_s=1.5,
+    )
+    sitting.snapshot = every_field_set
+    sitting.answer(seq=1, item_id="q2", shown=3, flagged=True, now=T0 + 5)
+    assert sitting.snapshot == replace(every_field_set, last_seq=1)
+    assert sitting.snapshot is not every_field_set and every_field_set.last_seq == 0
