@@ -60,6 +60,8 @@ HEALTH_WATCH_S = 1.0
 """How often `tick` looks over every connected sitting for heartbeat and media gaps."""
 WATCH_SLICE = 1000
 """Sittings the health watch looks over between two yields to the loop (a fraction of a ms)."""
+QUIET_AFTER_SIGN_IN_S = 30.0
+"""A sign-in this recent means its candidate is about to connect and start: not quiet yet."""
 
 
 def check_levels(msg: wire.Levels) -> None:
@@ -186,6 +188,8 @@ class Hall:
         self._clocks_sent: deque[tuple[float, LiveSitting]] = deque()
         """(when, sitting) of every clock built, oldest first: whose next clock is due."""
         self._health_watched_at = float("-inf")
+        self._signed_in_at = float("-inf")
+        self.quiet_after_sign_in_s = QUIET_AFTER_SIGN_IN_S
 
     # -- start and stop ----------------------------------------------------------------------
 
@@ -269,6 +273,7 @@ class Hall:
     # -- signing in and entering a sitting ---------------------------------------------------
 
     async def sign_in(self, access_code: str) -> SignIn:
+        self._signed_in_at = time.monotonic()
         code_hash = hash_code(access_code)
         redemption = await self.store.redeem_code(code_hash, self.now())
         runtime = self.exams.get(redemption.exam_id)
@@ -310,6 +315,20 @@ class Hall:
     def has_running_sittings(self) -> bool:
         """Whether a candidate is answering now (paused and checked-in ones are not)."""
         return any(live.sitting.state is State.RUNNING for live in self.live.values())
+
+    def is_quiet(self) -> bool:
+        """Whether no candidate would wait on a pause of the loop: nobody signed in lately,
+        nobody connected, no sitting running (a resume may come any moment).
+
+        A start storm begins with thousands of sign-ins and connections before anyone runs: a
+        collection walking the heap then (0.2 s each, two per storm) held them all up.
+        """
+        if time.monotonic() - self._signed_in_at < self.quiet_after_sign_in_s:
+            return False
+        return not any(
+            live.link is not None or live.sitting.state is State.RUNNING
+            for live in self.live.values()
+        )
 
     async def sitting_for(self, claims: Claims, part_id: str) -> LiveSitting:
         """The token's candidate's sitting of this part (loaded, or made if new)."""

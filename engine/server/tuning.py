@@ -38,19 +38,19 @@ which are never old enough to freeze: at 10,000 sittings 0.2–0.3 s whether it 
 or every minute, so it runs seldom. Steady serving makes almost no cyclic garbage (none found
 in a minute of exam day), so memory does not grow meanwhile."""
 COLLECT_AFTER_ALLOCATIONS = 200_000
-"""…or sooner, once this many more objects were made than freed since the last collection:
-while 10,000 sittings start (a million new objects) that is a few collections of about 0.2 s
-instead of one of 0.4–0.5 s. While sittings run, they are frozen instead (no walk, no pause):
-in-window collections at exam day 10,000 found no garbage ("0 collected" in the engine's log)
-and stopped the loop 0.11–0.47 s each."""
+"""…or sooner, once this many more objects were made than freed since the last collection,
+if the node is quiet (`Hall.is_quiet`). While candidates sign in, are connected or run, the new
+objects are frozen instead (no walk, no pause): in-window collections at exam day 10,000
+found no garbage ("0 collected" in the engine's log) and stopped the loop 0.11–0.47 s each,
+and a start storm, before anyone ran, had two of about 0.2 s."""
 THAW_EVERY_S = 3600.0
 """How often everything frozen is walked again, so cycles that died frozen are freed: at
-most this often, and only while no sitting runs. At 10,000 running sittings that walk took
+most this often, and only while the node is quiet. At 10,000 running sittings that walk took
 0.79 s over 910,000 frozen objects, and the loop woke 1.0 s late (docs/performance.md):
 every answer then in flight would wait that long."""
 THAW_AT_LEAST_EVERY_S = 86_400.0
-"""…but at least this often, running sittings or not: a node never without one still frees
-what died frozen."""
+"""…but at least this often, quiet or not: a node never quiet still frees what died
+frozen."""
 
 
 def new_event_loop(choice: str = "auto") -> asyncio.AbstractEventLoop:
@@ -88,7 +88,7 @@ async def tend_collector(app: web.Application) -> AsyncIterator[None]:
     Registered after `create_app`'s own contexts, so it runs once the exams are loaded.
     """
     hall = app.get(keys.HALL)
-    quiet = (lambda: not hall.has_running_sittings()) if hall is not None else (lambda: True)
+    quiet = hall.is_quiet if hall is not None else (lambda: True)
     async with collection_in_hand(quiet):
         log.info("collector: %d objects frozen, automatic collection off", gc.get_freeze_count())
         pauses = app.get(keys.COLLECTOR)

@@ -102,6 +102,35 @@ async def test_the_hall_knows_while_a_candidate_is_answering(running: Running) -
     await client.close()
 
 
+async def test_the_hall_is_quiet_only_with_nobody_signing_in_connected_or_running(
+    running: Running,
+) -> None:
+    """What lets the collector walk the heap: a start storm begins with sign-ins and
+    connections, before anyone runs."""
+    hall = running.hall
+    assert hall.is_quiet()
+    client, _ = await running.candidate()
+    assert not hall.is_quiet(), "signed in a moment ago"
+    hall.quiet_after_sign_in_s = 0.0
+    assert not hall.is_quiet(), "connected, checked in"
+    await client.start("kk")
+    await client.close()
+    for _ in range(100):
+        if all(live.link is None for live in hall.live.values()):
+            break
+        await asyncio.sleep(0.02)
+    assert hall.has_running_sittings() and not hall.is_quiet(), "gone, but may resume any moment"
+    resumed = CandidateClient(running.url, client.token, "main")
+    await resumed.connect()
+    await resumed.submit()
+    await resumed.close()
+    for _ in range(100):
+        if hall.is_quiet():
+            break
+        await asyncio.sleep(0.02)
+    assert hall.is_quiet(), "submitted and gone"
+
+
 async def test_ping_returns_the_server_clock(running: Running) -> None:
     client, _ = await running.candidate()
     await client.start("kk")
