@@ -9,6 +9,7 @@ import pytest
 from engine.exceptions import AuthError
 from engine.server.auth import (
     CODE_ALPHABET,
+    Claims,
     TokenIssuer,
     hash_code,
     hash_password,
@@ -63,6 +64,24 @@ def test_a_token_verified_before_still_expires_on_time() -> None:
     with pytest.raises(AuthError) as again:
         issuer.verify(token, role="candidate")
     assert again.value.code == "token_expired", "and it stays refused once dropped"
+
+
+class CountingIssuer(TokenIssuer):
+    decoded = 0
+
+    def _decode(self, token: str) -> Claims:
+        self.decoded += 1
+        return super()._decode(token)
+
+
+def test_a_token_issued_here_is_checked_without_decoding_and_says_the_same() -> None:
+    """A start storm verifies every token moments after issuing it: no second decoding."""
+    issuer = CountingIssuer(b"k" * 32, ttl_s=60)
+    token, _ = issuer.issue(subject="c1", exam_id="e", role="candidate", now=time.time())
+    kept = issuer.verify(token, role="candidate")
+    assert issuer.decoded == 0
+    elsewhere = CountingIssuer(b"k" * 32, ttl_s=60)  # another process with the same secret
+    assert elsewhere.verify(token, role="candidate") == kept and elsewhere.decoded == 1
 
 
 def test_passwords_are_salted_scrypt_hashes() -> None:

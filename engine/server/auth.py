@@ -81,16 +81,22 @@ class TokenIssuer:
             self._secret,
             algorithm=self.ALGORITHM,
         )
+        # Genuine by making: its first check (the candidate's hello, moments later) needs no
+        # decoding. The claims are what decoding gives (whole-second expiry).
+        self._keep_verified(token, Claims(subject, exam_id, role, float(int(expires_at)), now))
         return token, expires_at
+
+    def _keep_verified(self, token: str, claims: Claims) -> None:
+        if len(self._verified) >= self.VERIFIED_KEPT:
+            self._verified.clear()
+        self._verified[token] = claims
 
     def verify(self, token: str, *, role: str | Collection[str]) -> Claims:
         """The token's claims, if it is genuine, unexpired and of one of these roles."""
         claims = self._verified.get(token)
         if claims is None:
             claims = self._decode(token)
-            if len(self._verified) >= self.VERIFIED_KEPT:
-                self._verified.clear()
-            self._verified[token] = claims
+            self._keep_verified(token, claims)
         elif time.time() >= claims.expires_at:
             del self._verified[token]
             raise AuthError("the token has expired; sign in again", code="token_expired")
