@@ -320,8 +320,9 @@ class Hall:
         """Whether no candidate would wait on a pause of the loop: nobody signed in lately,
         nobody connected, no sitting running (a resume may come any moment).
 
-        A start storm begins with thousands of sign-ins and connections before anyone runs: a
-        collection walking the heap then (0.2 s each, two per storm) held them all up.
+        A start storm begins with thousands of sign-ins and connections before anyone runs:
+        collections walking the heap then (about 0.2 s each, one to three a storm) held them
+        all up.
         """
         if time.monotonic() - self._signed_in_at < self.quiet_after_sign_in_s:
             return False
