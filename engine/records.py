@@ -234,14 +234,14 @@ def load_history(
 # `+s.state`: the state index must not be chosen. It leads SQLite to walk every final sitting
 # the store holds, not the person's few: 8.4–8.8 ms an admission check (twice per candidate)
 # with 50,000 from earlier exam days, against 15–27 µs over the key's range.
+_HISTORY_COLUMNS = "SELECT s.exam_id, s.part_id, s.candidate_id, s.state, s.closed_at, r.body "
 _HISTORY_OF_CANDIDATE = (
-    "SELECT s.exam_id, s.part_id, s.candidate_id, s.state, s.closed_at, r.body "
-    "FROM sittings s LEFT JOIN results r ON r.sitting_id = s.id "
+    _HISTORY_COLUMNS + "FROM sittings s LEFT JOIN results r ON r.sitting_id = s.id "
     "WHERE s.id >= ? AND s.id < ? AND +s.state IN (?, ?, ?, ?)"
 )
 _HISTORY_OF_DOCUMENT = (
-    "SELECT s.exam_id, s.part_id, s.candidate_id, s.state, s.closed_at, r.body "
-    "FROM candidates c CROSS JOIN sittings s "  # CROSS: the person first, then their range
+    _HISTORY_COLUMNS
+    + "FROM candidates c CROSS JOIN sittings s "  # CROSS: the person first, then their range
     "ON s.id >= c.exam_id || '/' || c.id || '/' "
     f"AND s.id < c.exam_id || '/' || c.id || '{ID_END}' "
     "LEFT JOIN results r ON r.sitting_id = s.id "

@@ -935,15 +935,13 @@ class SQLiteStore:
         before = self._rows.get(sitting_id)
         if before == row:
             return
+        if before is not None and _only_last_seq_differs(before, row):
+            # an answer's last_seq alone: written with its answers row (`_write_answers`)
+            self._remember_row(row, before)
+            return
         written = False
         if before is not None:
-            # last_seq alone waits for its answers row (`_raise_last_seq`)
-            changed = [
-                i for i in range(1, len(row)) if row[i] != before[i] and i != _LAST_SEQ_INDEX
-            ]
-            if not changed:
-                self._remember_row(row, before)
-                return
+            changed = [i for i in range(1, len(row)) if row[i] != before[i]]
             assignments = ", ".join(f"{_SNAPSHOT_FIELD_COLUMNS[i]} = ?" for i in changed)
             cursor = connection.execute(
                 f"UPDATE sittings SET {assignments} WHERE id = ?",

@@ -92,7 +92,7 @@ async def test_a_reconnect_resumes_every_answer_and_the_true_remaining_time(
 
 
 async def test_the_hall_knows_while_a_candidate_is_answering(running: Running) -> None:
-    """What lets the collector's hourly thaw wait for a quiet node."""
+    """Checked in is not answering yet; submitted is answering no more."""
     client, _ = await running.candidate()
     assert not running.hall.has_running_sittings(), "checked in is not answering yet"
     await client.start("kk")
